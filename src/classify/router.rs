@@ -1,0 +1,93 @@
+//! The compiled route table: one matchit tree per method, built at bundle load. Matching is
+//! exact on method and on the normalized path; the most specific template wins (static over
+//! `{param}` over `{*rest}`), and templates that would tie are rejected at load.
+
+use http::Method;
+use std::collections::HashMap;
+
+/// A route table: method -> path tree -> index into the snapshot's routes.
+#[derive(Clone, Debug, Default)]
+pub struct RouteTable {
+    methods: HashMap<Method, matchit::Router<usize>>,
+}
+
+/// A request matched to a route.
+#[derive(Debug)]
+pub struct RouteMatch<'k, 'v> {
+    pub index: usize,
+    pub params: matchit::Params<'k, 'v>,
+}
+
+/// Why a route could not be added: the index of the offending route and the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteError {
+    pub index: usize,
+    pub message: String,
+}
+
+impl RouteTable {
+    /// Builds the table from `(method, template)` pairs, reporting every route that could
+    /// not be added (bad syntax, or a template that ties with an earlier one).
+    pub fn build<'a>(
+        routes: impl IntoIterator<Item = (&'a Method, &'a str)>,
+    ) -> Result<RouteTable, Vec<RouteError>> {
+        let mut table = RouteTable::default();
+        let mut errors = Vec::new();
+        for (index, (method, template)) in routes.into_iter().enumerate() {
+            if !template.starts_with('/') {
+                errors.push(RouteError {
+                    index,
+                    message: format!("path {template:?} must start with '/'"),
+                });
+                continue;
+            }
+            let tree = table.methods.entry(method.clone()).or_default();
+            if let Err(e) = tree.insert(template, index) {
+                errors.push(RouteError {
+                    index,
+                    message: format!("{method} {template}: {e}"),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(table)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Matches a method and a normalized path.
+    pub fn find<'t, 'p>(&'t self, method: &Method, path: &'p str) -> Option<RouteMatch<'t, 'p>> {
+        let m = self.methods.get(method)?.at(path).ok()?;
+        Some(RouteMatch {
+            index: *m.value,
+            params: m.params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn most_specific_wins_and_ties_are_rejected() {
+        let get = Method::GET;
+        let table = RouteTable::build([
+            (&get, "/db/v1/tenants/{id}"),
+            (&get, "/db/v1/tenants/me"),
+            (&get, "/files/{*rest}"),
+        ])
+        .unwrap();
+        assert_eq!(table.find(&get, "/db/v1/tenants/me").unwrap().index, 1);
+        let m = table.find(&get, "/db/v1/tenants/t-1").unwrap();
+        assert_eq!((m.index, m.params.get("id")), (0, Some("t-1")));
+        assert_eq!(table.find(&get, "/files/a/b").unwrap().params.get("rest"), Some("a/b"));
+        assert!(table.find(&Method::DELETE, "/db/v1/tenants/me").is_none());
+        assert!(table.find(&get, "/db/v1/tenants/t-1/").is_none());
+        assert!(table.find(&get, "/DB/v1/tenants/t-1").is_none());
+
+        let err = RouteTable::build([(&get, "/a/{x}"), (&get, "/a/{y}"), (&get, "a")]).unwrap_err();
+        assert_eq!(err.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
+    }
+}

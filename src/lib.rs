@@ -1,0 +1,12 @@
+//! toolgate: an authorization sidecar that decides ALLOW / DEFER / DENY inline, for every
+//! request to the tool API it guards, against a versioned policy bundle.
+//!
+//! The request path is one module per stage: [`classify`] (normalize + route) ->
+//! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
+//! loaded and compiled by [`bundle`] into one immutable snapshot.
+
+pub mod bundle;
+pub mod classify;
+pub mod extract;
+pub mod policy;
+pub mod snapshot;

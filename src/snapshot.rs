@@ -1,0 +1,55 @@
+//! The hot state: one immutable snapshot of a loaded bundle (its metadata, compiled policy,
+//! routes and test cases). The proxy holds it behind one `ArcSwap`; a request loads it once
+//! and so never sees two versions.
+
+use crate::classify::router::RouteTable;
+use crate::extract::ContextMap;
+use crate::policy::{Policy, PreparedAction};
+use http::Method;
+use jiff::Timestamp;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Identity of the bundle a snapshot was built from.
+#[derive(Clone, Debug)]
+pub struct BundleMeta {
+    pub name: Arc<str>,
+    pub version: Arc<str>,
+    /// `name@version`.
+    pub policy_version: Arc<str>,
+    /// `sha256:<hex>` over the bundle's files.
+    pub digest: Arc<str>,
+    pub dir: PathBuf,
+    pub loaded_at: Timestamp,
+}
+
+/// Whether a route's verdicts are enforced, or only recorded (the request is forwarded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Shadow,
+}
+
+/// A compiled route: what it matches, the action it maps to, and where its facts come from.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub name: Arc<str>,
+    pub method: Method,
+    pub path: Arc<str>,
+    pub action: PreparedAction,
+    pub context: ContextMap,
+    pub mode: Mode,
+}
+
+/// Everything a request needs, immutable.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub meta: BundleMeta,
+    pub policy: Policy,
+    pub routes: Vec<Route>,
+    pub table: RouteTable,
+    pub tests: Vec<crate::bundle::TestCase>,
+    /// The context field that carries the amount, for `/check` payloads.
+    pub amount_field: Arc<str>,
+}
