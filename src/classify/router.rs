@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(table.find(&get, "/db/v1/tenants/me").unwrap().index, 1);
         let m = table.find(&get, "/db/v1/tenants/t-1").unwrap();
         assert_eq!((m.index, m.params.get("id")), (0, Some("t-1")));
-        assert_eq!(table.find(&get, "/files/a/b").unwrap().params.get("rest"), Some("a/b"));
+        assert_eq!(
+            table.find(&get, "/files/a/b").unwrap().params.get("rest"),
+            Some("a/b")
+        );
         assert!(table.find(&Method::DELETE, "/db/v1/tenants/me").is_none());
         assert!(table.find(&get, "/db/v1/tenants/t-1/").is_none());
         assert!(table.find(&get, "/DB/v1/tenants/t-1").is_none());

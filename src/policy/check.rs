@@ -41,7 +41,11 @@ impl CheckRequest {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             PayloadError {
-                field: if path == "." { "(payload)".into() } else { path },
+                field: if path == "." {
+                    "(payload)".into()
+                } else {
+                    path
+                },
                 message: e.into_inner().to_string(),
             }
         })
@@ -124,10 +128,12 @@ fn text<'a>(c: &'a Map<String, Value>, field: &str) -> Result<Option<Cow<'a, str
 fn timestamp(c: &Map<String, Value>, field: &str) -> Result<Option<Timestamp>, PayloadError> {
     match present(c, field) {
         None => Ok(None),
-        Some(Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| wrong(field, "expected an RFC 3339 timestamp such as 2026-03-14T09:30:00Z")),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| {
+            wrong(
+                field,
+                "expected an RFC 3339 timestamp such as 2026-03-14T09:30:00Z",
+            )
+        }),
         Some(_) => Err(wrong(field, "expected an RFC 3339 timestamp string")),
     }
 }

@@ -80,7 +80,11 @@ pub fn parse(text: &str) -> Constraint {
         list(value).map_or(Constraint::Unrecognized, Constraint::Roles)
     } else if ENVIRONMENTS.contains(&key) {
         list(value).map_or(Constraint::Unrecognized, |l| {
-            Constraint::Environments(l.into_iter().map(|e| e.to_ascii_lowercase().into()).collect())
+            Constraint::Environments(
+                l.into_iter()
+                    .map(|e| e.to_ascii_lowercase().into())
+                    .collect(),
+            )
         })
     } else if ITERATIONS.contains(&key) {
         value
@@ -96,7 +100,8 @@ pub fn parse(text: &str) -> Constraint {
             Constraint::Window(name.into())
         }
     } else if COST.contains(&key) {
-        number(value.trim_start_matches('$')).map_or(Constraint::Unrecognized, Constraint::MaxCostUsd)
+        number(value.trim_start_matches('$'))
+            .map_or(Constraint::Unrecognized, Constraint::MaxCostUsd)
     } else if AMOUNT.contains(&key) {
         number(value).map_or(Constraint::Unrecognized, Constraint::MaxAmount)
     } else {
@@ -221,7 +226,10 @@ mod tests {
             ("require_approval: true", Approval),
             ("require_approval: false", Nothing),
             ("required_role:platform_admin", roles(&["platform_admin"])),
-            ("required_role: release_manager, platform_admin", roles(&["release_manager", "platform_admin"])),
+            (
+                "required_role: release_manager, platform_admin",
+                roles(&["release_manager", "platform_admin"]),
+            ),
             (
                 "allowed_environment:staging,production",
                 Environments(vec!["staging".into(), "production".into()]),
@@ -231,7 +239,10 @@ mod tests {
             ("timeout: 5m", TimeoutSeconds(300.0)),
             ("timeout:1500ms", TimeoutSeconds(1.5)),
             ("business-hours only", Window("business_hours".into())),
-            ("allowed_change_window: business_hours", Window("business_hours".into())),
+            (
+                "allowed_change_window: business_hours",
+                Window("business_hours".into()),
+            ),
             ("rollback_plan_required: true", RollbackPlan),
             ("rollback plan required", RollbackPlan),
             ("mfa_required: true", Mfa),

@@ -62,9 +62,10 @@ impl Policy {
                 .is_none_or(|set| route.is_some_and(|r| set.iter().any(|n| &**n == r)));
             let class_ok = w.classes.is_none_or(|m| m.intersects(classes));
             let tool_ok = w.tools.as_ref().is_none_or(|set| {
-                tools
-                    .iter()
-                    .any(|t| set.iter().any(|n| n.eq_ignore_ascii_case(t.as_ref().trim())))
+                tools.iter().any(|t| {
+                    set.iter()
+                        .any(|n| n.eq_ignore_ascii_case(t.as_ref().trim()))
+                })
             });
             if route_ok && class_ok && tool_ok {
                 if w.is_dynamic() {
@@ -189,10 +190,34 @@ impl Policy {
         if req.mfa && facts.mfa != Some(true) {
             issues.insert(MfaRequired);
         }
-        limit(req.max_iterations.map(|m| m as f64), facts.current_iteration.map(|i| i as f64), IterationCountMissing, MaxIterationsExceeded, issues);
-        limit(req.timeout_seconds, facts.elapsed_seconds, ElapsedTimeMissing, TimeoutExceeded, issues);
-        limit(req.max_cost_usd, facts.cumulative_cost_usd, CostMissing, BudgetExceeded, issues);
-        limit(req.max_amount, facts.amount, AmountMissing, AmountLimitExceeded, issues);
+        limit(
+            req.max_iterations.map(|m| m as f64),
+            facts.current_iteration.map(|i| i as f64),
+            IterationCountMissing,
+            MaxIterationsExceeded,
+            issues,
+        );
+        limit(
+            req.timeout_seconds,
+            facts.elapsed_seconds,
+            ElapsedTimeMissing,
+            TimeoutExceeded,
+            issues,
+        );
+        limit(
+            req.max_cost_usd,
+            facts.cumulative_cost_usd,
+            CostMissing,
+            BudgetExceeded,
+            issues,
+        );
+        limit(
+            req.max_amount,
+            facts.amount,
+            AmountMissing,
+            AmountLimitExceeded,
+            issues,
+        );
         if !req.unrecognized.is_empty() {
             issues.insert(ConstraintUnrecognized);
         }
@@ -286,7 +311,9 @@ fn limit(
     if let Some(max) = max {
         match value {
             None => issues.insert(missing),
-            Some(v) if !(v <= max) => issues.insert(exceeded),
+            Some(v) if v.partial_cmp(&max) != Some(std::cmp::Ordering::Less) && v != max => {
+                issues.insert(exceeded)
+            }
             Some(_) => {}
         }
     }
