@@ -1,0 +1,246 @@
+//! The sidecar's configuration (`config/toolgate.yaml`): plain serde data, Kubernetes-style
+//! (`apiVersion: toolgate.dev/v1alpha1`, `kind: Config`), every key optional except
+//! `policies`, unknown keys refused. Loading is parse -> resolve relative paths -> apply
+//! command-line overrides -> [`validate`](Config::validate), which reports every problem
+//! with its path. Nothing here opens a socket or reads the bundle.
+
+mod duration;
+mod validate;
+
+pub use duration::HumanDuration;
+pub use validate::{ConfigError, ConfigErrors};
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The only `apiVersion` this build reads.
+pub const API_VERSION: &str = "toolgate.dev/v1alpha1";
+/// The only `kind` this build reads.
+pub const KIND: &str = "Config";
+
+/// The whole sidecar configuration.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Must be `toolgate.dev/v1alpha1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// Must be `Config`.
+    pub kind: String,
+    /// Where the proxy listens. Default `0.0.0.0:8000`.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// Where the admin server (health, readiness, metrics) listens. Default `127.0.0.1:9901`.
+    #[serde(default = "defaults::admin_listen")]
+    pub admin_listen: SocketAddr,
+    #[serde(default)]
+    pub upstream: Upstream,
+    /// The policy bundle directory. Required. A relative path resolves against the config
+    /// file's directory (the shipped file says `../policies/tools`).
+    #[serde(default)]
+    pub policies: Option<PathBuf>,
+    /// Terminate TLS on the proxy listener. Absent: plain text (HTTP/1.1 and h2c).
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// How long in-flight requests may run after shutdown starts. Default `20s`.
+    #[serde(default = "defaults::shutdown_grace")]
+    pub shutdown_grace: HumanDuration,
+}
+
+/// The one tool API this sidecar guards.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// `http://host:port` (an `https://` URL is refused for now: the upstream shares the
+    /// pod's loopback). No path, query or credentials. Default `http://127.0.0.1:8080`.
+    #[serde(default = "defaults::upstream_url")]
+    pub url: String,
+    /// TCP connect timeout; when it passes the client gets 504. Default `2s`.
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    /// Time from sending the request to receiving the upstream's response head; when it
+    /// passes the client gets 504. Default `30s`.
+    #[serde(default = "defaults::response_timeout")]
+    pub response_timeout: HumanDuration,
+}
+
+/// PEM files for TLS termination. Relative paths resolve against the config file's dir.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Resource limits on the proxy listener.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// A connection that has not sent a complete request head (or the TLS handshake, or the
+    /// HTTP/2 preface) within this time is closed. Default `10s`.
+    #[serde(default = "defaults::header_read_timeout")]
+    pub header_read_timeout: HumanDuration,
+    /// Request line plus headers, in bytes; more is refused with 431. Default `65536`.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Body bytes buffered for routes whose context reads the body; more is refused with
+    /// 413. Default `1048576` (1 MiB).
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Open connections at once; at the cap the listener stops accepting until one closes.
+    /// Default `10000`.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+}
+
+/// Values given on the command line; each replaces the file's value when set.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    /// Upstream URL.
+    pub upstream: Option<String>,
+    /// Bundle directory (relative to the working directory, as usual on a command line).
+    pub policies: Option<PathBuf>,
+}
+
+mod defaults {
+    use super::HumanDuration;
+    use std::net::SocketAddr;
+
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 8000))
+    }
+    pub fn admin_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9901))
+    }
+    pub fn upstream_url() -> String {
+        "http://127.0.0.1:8080".into()
+    }
+    pub fn connect_timeout() -> HumanDuration {
+        HumanDuration::secs(2)
+    }
+    pub fn response_timeout() -> HumanDuration {
+        HumanDuration::secs(30)
+    }
+    pub fn shutdown_grace() -> HumanDuration {
+        HumanDuration::secs(20)
+    }
+    pub fn header_read_timeout() -> HumanDuration {
+        HumanDuration::secs(10)
+    }
+    pub fn max_header_bytes() -> usize {
+        65_536
+    }
+    pub fn max_body_bytes() -> u64 {
+        1_048_576
+    }
+    pub fn max_connections() -> usize {
+        10_000
+    }
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Upstream {
+            url: defaults::upstream_url(),
+            connect_timeout: defaults::connect_timeout(),
+            response_timeout: defaults::response_timeout(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: defaults::header_read_timeout(),
+            max_header_bytes: defaults::max_header_bytes(),
+            max_body_bytes: defaults::max_body_bytes(),
+            max_connections: defaults::max_connections(),
+        }
+    }
+}
+
+impl Default for Config {
+    /// Every default, and no bundle directory (so it does not validate until one is set).
+    fn default() -> Self {
+        Config {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            listen: defaults::listen(),
+            admin_listen: defaults::admin_listen(),
+            upstream: Upstream::default(),
+            policies: None,
+            tls: None,
+            limits: Limits::default(),
+            shutdown_grace: defaults::shutdown_grace(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, overrides and validates a config file: the one entry point the CLI needs.
+    pub fn load(path: &Path, overrides: Overrides) -> Result<Config, ConfigErrors> {
+        let mut cfg = Config::from_file(path)?;
+        cfg.apply(overrides);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses a config file and resolves its relative paths against the file's directory.
+    /// Not validated.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        let mut cfg = Config::parse(&text).map_err(|e| ConfigErrors::one(path.display(), e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_relative_to(base);
+        Ok(cfg)
+    }
+
+    /// Parses YAML text; the error carries the line and column serde-saphyr reports.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Makes relative file paths (bundle, TLS files) relative to `base` instead.
+    pub fn resolve_relative_to(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = &mut self.policies {
+            resolve(p);
+        }
+        if let Some(tls) = &mut self.tls {
+            resolve(&mut tls.cert);
+            resolve(&mut tls.key);
+        }
+    }
+
+    /// Replaces file values with the command line's.
+    pub fn apply(&mut self, o: Overrides) {
+        if let Some(v) = o.listen {
+            self.listen = v;
+        }
+        if let Some(v) = o.admin_listen {
+            self.admin_listen = v;
+        }
+        if let Some(v) = o.upstream {
+            self.upstream.url = v;
+        }
+        if let Some(v) = o.policies {
+            self.policies = Some(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

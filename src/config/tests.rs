@@ -1,0 +1,106 @@
+use super::*;
+use std::time::Duration;
+
+fn minimal(extra: &str) -> String {
+    format!("apiVersion: toolgate.dev/v1alpha1\nkind: Config\npolicies: .\n{extra}")
+}
+
+#[test]
+fn defaults_fill_every_key_but_policies() {
+    let cfg = Config::parse(&minimal("")).unwrap();
+    let want = Config {
+        policies: Some(".".into()),
+        ..Config::default()
+    };
+    assert_eq!(cfg, want);
+    assert_eq!(cfg.listen.to_string(), "0.0.0.0:8000");
+    assert_eq!(cfg.admin_listen.to_string(), "127.0.0.1:9901");
+    assert_eq!(cfg.upstream.url, "http://127.0.0.1:8080");
+    assert_eq!(cfg.upstream.connect_timeout.get(), Duration::from_secs(2));
+    assert_eq!(cfg.upstream.response_timeout.get(), Duration::from_secs(30));
+    assert_eq!(
+        cfg.limits.header_read_timeout.get(),
+        Duration::from_secs(10)
+    );
+    assert_eq!(cfg.limits.max_header_bytes, 65_536);
+    assert_eq!(cfg.limits.max_body_bytes, 1_048_576);
+    assert_eq!(cfg.limits.max_connections, 10_000);
+    assert_eq!(cfg.shutdown_grace.get(), Duration::from_secs(20));
+    cfg.validate().unwrap();
+}
+
+#[test]
+fn unknown_keys_and_bad_durations_are_refused_with_a_location() {
+    let e = Config::parse(&minimal("limits:\n  max_bodyy_bytes: 3\n")).unwrap_err();
+    assert!(e.contains("max_bodyy_bytes"), "{e}");
+    assert!(e.contains('5'), "names the line: {e}");
+    let e = Config::parse(&minimal("shutdown_grace: 20\n")).unwrap_err();
+    assert!(e.contains("unit"), "{e}");
+}
+
+#[test]
+fn validate_reports_every_error_with_its_path() {
+    let mut cfg = Config::parse(&minimal(
+        "upstream:\n  url: ftp://x/y\n  connect_timeout: 0s\nlimits:\n  max_connections: 0\n  max_body_bytes: 0\n",
+    ))
+    .unwrap();
+    cfg.kind = "Nope".into();
+    cfg.policies = None;
+    let text = cfg.validate().unwrap_err().to_string();
+    let paths: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "kind",
+            "upstream.url",
+            "upstream.connect_timeout",
+            "policies",
+            "limits.max_body_bytes",
+            "limits.max_connections"
+        ],
+        "{text}"
+    );
+    for (url, ok) in [
+        ("http://127.0.0.1:8080", true),
+        ("http://app:80/", true),
+        ("http://app/prefix", false),
+        ("http://u:p@app", false),
+        ("https://app", false),
+        ("app:80", false),
+        ("http://app/?q", false),
+    ] {
+        assert_eq!(validate::check_upstream_url_for_test(url), ok, "{url}");
+    }
+}
+
+#[test]
+fn relative_paths_follow_the_file_and_overrides_win() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bundle")).unwrap();
+    let file = dir.path().join("toolgate.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: toolgate.dev/v1alpha1\nkind: Config\npolicies: bundle\nlisten: 127.0.0.1:1\n",
+    )
+    .unwrap();
+    let cfg = Config::load(&file, Overrides::default()).unwrap();
+    assert_eq!(
+        cfg.policies.as_deref(),
+        Some(dir.path().join("bundle").as_path())
+    );
+    let o = Overrides {
+        listen: Some("127.0.0.1:2".parse().unwrap()),
+        upstream: Some("http://127.0.0.1:9".into()),
+        ..Overrides::default()
+    };
+    let cfg = Config::load(&file, o).unwrap();
+    assert_eq!(cfg.listen.port(), 2);
+    assert_eq!(cfg.upstream.url, "http://127.0.0.1:9");
+}
+
+#[test]
+fn the_shipped_file_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/toolgate.yaml");
+    let cfg = Config::from_file(&path).unwrap();
+    assert!(cfg.policies.unwrap().ends_with("../policies/tools"));
+}
