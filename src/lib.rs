@@ -5,9 +5,13 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+pub mod authorize;
 pub mod bundle;
 pub mod classify;
 pub mod config;
 pub mod extract;
+pub mod forward;
 pub mod policy;
+pub mod proxy;
+pub mod server;
 pub mod snapshot;

@@ -1,0 +1,114 @@
+//! The last stage: send an ALLOWed request to the one upstream and hand back its response.
+//! One pooled keep-alive HTTP/1.1 client; connect and response-head timeouts from the
+//! config; every failure typed as a [`Refusal`] (connect -> 502, timeout -> 504, anything
+//! else before a response head -> 502).
+//!
+//! Nothing is re-sent once it may have reached the upstream. hyper's client re-queues a
+//! request only when a pooled connection closed before a single byte of that request was
+//! written (it hands the request back unsent), which is not a retry of the operation.
+
+use crate::config;
+use crate::proxy::body::{BoxError, ProxyBody};
+use crate::proxy::refusal::Refusal;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::error::Error as _;
+use std::time::Duration;
+
+/// The upstream client, shared by every request.
+pub struct Upstream {
+    client: Client<HttpConnector, ProxyBody>,
+    scheme: Scheme,
+    authority: Authority,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    /// Builds the client for a validated upstream config.
+    pub fn new(cfg: &config::Upstream) -> anyhow::Result<Upstream> {
+        let uri: Uri = cfg.url.parse()?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            anyhow::bail!("upstream.url {:?} has no scheme or host", cfg.url);
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(cfg.connect_timeout.get()));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            // Shorter than common upstream keep-alive timeouts, so a pooled connection is
+            // rarely one the upstream is about to close.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Upstream {
+            client,
+            scheme,
+            authority,
+            response_timeout: cfg.response_timeout.get(),
+        })
+    }
+
+    /// The upstream URI for a normalized path and the raw query.
+    pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, Refusal> {
+        let pq = match query {
+            Some(q) => PathAndQuery::try_from(format!("{path}?{q}")),
+            None => PathAndQuery::try_from(path),
+        };
+        let pq = pq.map_err(|e| Refusal::BadContext(format!("request target: {e}")))?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| Refusal::BadContext(format!("request target: {e}")))
+    }
+
+    /// Sends the request; waits at most the response timeout for the response head. The
+    /// body then streams without a deadline of its own.
+    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, Refusal> {
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Err(_elapsed) => Err(Refusal::UpstreamTimeout("response")),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) if timed_out(&e) => Err(Refusal::UpstreamTimeout("connect")),
+            Ok(Err(e)) if e.is_connect() => Err(Refusal::UpstreamConnect(chain(&e))),
+            Ok(Err(e)) => Err(Refusal::UpstreamBadResponse(chain(&e))),
+        }
+    }
+}
+
+/// Whether an I/O timeout (the connector's connect timeout) is behind the error.
+fn timed_out(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The error and its causes on one line, for the 502 body and the log.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Maps an upstream response body into the proxy body type, keeping its errors.
+pub fn response_body(body: Incoming) -> ProxyBody {
+    use http_body_util::BodyExt;
+    body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
+}

@@ -1,0 +1,205 @@
+//! Header hygiene on both legs: request ids, hop-by-hop removal (RFC 9110 §7.6.1, plus the
+//! names a `Connection` header lists), the forwarding headers toolgate owns
+//! (`X-Forwarded-*`, `Forwarded`), and the three `x-toolgate`/`x-request-id` tags every
+//! response and every forwarded request carries. Pure functions over `HeaderMap`s.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_TOOLGATE_VERDICT: HeaderName = HeaderName::from_static("x-toolgate-verdict");
+pub const X_TOOLGATE_POLICY_VERSION: HeaderName =
+    HeaderName::from_static("x-toolgate-policy-version");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1 and the legacy ones still seen in the wild). They
+/// describe one connection, never the request, so neither leg forwards them.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRAILER,
+];
+
+/// Mints request ids without a lock: a random per-process prefix and a counter.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        // RandomState is seeded from the OS once per process: enough to keep two replicas'
+        // ids apart without a dependency on a random-number crate.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        RequestIds {
+            prefix: h.finish(),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+impl RequestIds {
+    /// The caller's `x-request-id` when it is one clean token, else a fresh id.
+    pub fn take_or_mint(&self, headers: &HeaderMap) -> String {
+        let mut given = headers.get_all(&X_REQUEST_ID).iter();
+        match (given.next(), given.next()) {
+            (Some(v), None) if is_valid_request_id(v.as_bytes()) => {
+                // Checked above: ASCII only.
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            }
+            _ => self.mint(),
+        }
+    }
+
+    pub fn mint(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("tg-{:016x}-{n:x}", self.prefix)
+    }
+}
+
+/// 1-128 bytes of `[A-Za-z0-9._:-]`: safe to echo in headers, logs and JSON.
+pub fn is_valid_request_id(v: &[u8]) -> bool {
+    (1..=128).contains(&v.len())
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Whether toolgate itself sets this header on a forwarded request; a client's copy is
+/// always replaced.
+pub fn is_owned_by_toolgate(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n.starts_with("x-toolgate-")
+        || n.starts_with("x-forwarded-")
+        || *name == X_REQUEST_ID
+        || *name == header::FORWARDED
+}
+
+/// The header names a `Connection` header lists, beyond the hop-by-hop ones already
+/// removed. `Err(name)` when a listed name is one that must survive the hop: a header the
+/// route's context reads, `Host`, or one toolgate owns. Such a request is refused rather than
+/// half-honoured: removing the header would forward a request other than the one evaluated.
+pub fn connection_listed(
+    headers: &HeaderMap,
+    route_reads: &[HeaderName],
+) -> Result<Vec<HeaderName>, String> {
+    let mut listed = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let text = value
+            .to_str()
+            .map_err(|_| "Connection header is not ASCII".to_string())?;
+        for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let name = HeaderName::from_bytes(token.as_bytes())
+                .map_err(|_| format!("Connection lists {token:?}, which is not a header name"))?;
+            if name == header::HOST || is_owned_by_toolgate(&name) || route_reads.contains(&name) {
+                return Err(format!(
+                    "Connection lists {name}, which toolgate must forward or set"
+                ));
+            }
+            if !HOP_BY_HOP.contains(&name) {
+                listed.push(name);
+            }
+        }
+    }
+    Ok(listed)
+}
+
+/// What a forwarded request and every response are tagged with.
+pub struct Tags<'a> {
+    pub request_id: &'a str,
+    pub verdict: &'static str,
+    pub policy_version: &'a str,
+}
+
+/// Sets the three tags, replacing any existing copies.
+pub fn tag(headers: &mut HeaderMap, tags: &Tags<'_>) {
+    // A request id is validated or minted by us, and a policy version comes from the bundle
+    // loader; an unexpected byte still must not panic the request path.
+    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("invalid"));
+    headers.insert(X_REQUEST_ID, value(tags.request_id));
+    headers.insert(X_TOOLGATE_VERDICT, HeaderValue::from_static(tags.verdict));
+    headers.insert(X_TOOLGATE_POLICY_VERSION, value(tags.policy_version));
+}
+
+/// Where a request really came from: the socket peer and whether it arrived over TLS.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+/// Rewrites an ALLOWed request's headers for the upstream: hop-by-hop fields and the names
+/// `Connection` listed go; every client claim about forwarding goes (`X-Forwarded-*`,
+/// `Forwarded`, `X-Real-IP`, `x-toolgate-*`) and toolgate's own, taken from the socket,
+/// replace them; then the tags. `Host` is kept as the client sent it (for HTTP/2, from
+/// `:authority`): the upstream shares the pod and sees the name the client used.
+pub fn for_upstream(
+    headers: &mut HeaderMap,
+    listed: &[HeaderName],
+    authority: Option<&http::uri::Authority>,
+    peer: Peer,
+    tags: &Tags<'_>,
+) {
+    for name in HOP_BY_HOP.iter().chain(listed) {
+        headers.remove(name);
+    }
+    let owned: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_owned_by_toolgate(n))
+        .cloned()
+        .collect();
+    for name in owned {
+        headers.remove(name);
+    }
+    headers.remove(X_REAL_IP);
+    // HTTP/1 framing is rebuilt by the client from the body itself.
+    headers.remove(header::CONTENT_LENGTH);
+    if !headers.contains_key(header::HOST) {
+        if let Some(v) = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            headers.insert(header::HOST, v);
+        }
+    }
+    let ip = peer.addr.ip();
+    let proto = if peer.tls { "https" } else { "http" };
+    let forwarded = match ip {
+        std::net::IpAddr::V4(v4) => format!("for={v4};proto={proto}"),
+        std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]\";proto={proto}"),
+    };
+    let ascii = |s: String| HeaderValue::from_str(&s).expect("formatted from an IP address");
+    headers.insert(X_FORWARDED_FOR, ascii(ip.to_string()));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    headers.insert(header::FORWARDED, ascii(forwarded));
+    tag(headers, tags);
+}
+
+/// Removes hop-by-hop fields (and those its `Connection` lists) from an upstream response.
+pub fn strip_response(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&listed) {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+use super::*;
+
+fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+#[test]
+fn request_ids_are_kept_only_when_clean() {
+    let ids = RequestIds::default();
+    let kept = ids.take_or_mint(&map(&[("x-request-id", "abc-1.2_3:4")]));
+    assert_eq!(kept, "abc-1.2_3:4");
+    for bad in ["", "a b", "a\"b", "é", &"x".repeat(129)] {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(bad) {
+            h.insert(X_REQUEST_ID, v);
+        }
+        let id = ids.take_or_mint(&h);
+        assert!(
+            id.starts_with("tg-") && is_valid_request_id(id.as_bytes()),
+            "{bad}"
+        );
+    }
+    let two = map(&[("x-request-id", "a"), ("x-request-id", "b")]);
+    assert!(ids.take_or_mint(&two).starts_with("tg-"));
+    assert_ne!(ids.mint(), ids.mint());
+}
+
+#[test]
+fn connection_cannot_remove_what_must_survive() {
+    let reads = [HeaderName::from_static("x-env")];
+    let h = map(&[("connection", "keep-alive, X-Debug ,upgrade")]);
+    assert_eq!(
+        connection_listed(&h, &reads).unwrap(),
+        [HeaderName::from_static("x-debug")]
+    );
+    for token in [
+        "x-env",
+        "host",
+        "x-request-id",
+        "x-toolgate-verdict",
+        "x-forwarded-for",
+        "forwarded",
+    ] {
+        let h = map(&[("connection", &format!("close, {token}"))]);
+        assert!(connection_listed(&h, &reads).is_err(), "{token}");
+    }
+    assert!(connection_listed(&map(&[("connection", "bad name")]), &reads).is_err());
+}
+
+#[test]
+fn upstream_headers_are_toolgates_own() {
+    let mut h = map(&[
+        ("host", "tools.local"),
+        ("connection", "x-debug"),
+        ("x-debug", "1"),
+        ("keep-alive", "timeout=5"),
+        ("te", "trailers"),
+        ("transfer-encoding", "chunked"),
+        ("content-length", "3"),
+        ("upgrade", "h2c"),
+        ("proxy-authorization", "secret"),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-forwarded-host", "evil"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-real-ip", "6.6.6.6"),
+        ("x-toolgate-verdict", "ALLOW"),
+        ("x-toolgate-anything", "1"),
+        ("traceparent", "00-abc-def-01"),
+        ("authorization", "Bearer t"),
+    ]);
+    let peer = Peer {
+        addr: "[::1]:5000".parse().unwrap(),
+        tls: true,
+    };
+    let tags = Tags {
+        request_id: "r1",
+        verdict: "ALLOW",
+        policy_version: "tools@1",
+    };
+    for_upstream(
+        &mut h,
+        &[HeaderName::from_static("x-debug")],
+        None,
+        peer,
+        &tags,
+    );
+    let mut got: Vec<(String, String)> = h
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    got.sort();
+    let want = [
+        ("authorization", "Bearer t"),
+        ("forwarded", "for=\"[::1]\";proto=https"),
+        ("host", "tools.local"),
+        ("traceparent", "00-abc-def-01"),
+        ("x-forwarded-for", "::1"),
+        ("x-forwarded-proto", "https"),
+        ("x-request-id", "r1"),
+        ("x-toolgate-policy-version", "tools@1"),
+        ("x-toolgate-verdict", "ALLOW"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn host_comes_from_the_authority_when_absent() {
+    let mut h = HeaderMap::new();
+    let peer = Peer {
+        addr: "10.1.2.3:1".parse().unwrap(),
+        tls: false,
+    };
+    let tags = Tags {
+        request_id: "r",
+        verdict: "ALLOW",
+        policy_version: "v",
+    };
+    let auth: http::uri::Authority = "tools.local:8000".parse().unwrap();
+    for_upstream(&mut h, &[], Some(&auth), peer, &tags);
+    assert_eq!(h[header::HOST], "tools.local:8000");
+    assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
+}
+
+#[test]
+fn response_hop_by_hop_is_stripped() {
+    let mut h = map(&[
+        ("connection", "close, x-internal"),
+        ("x-internal", "1"),
+        ("transfer-encoding", "chunked"),
+        ("content-type", "application/json"),
+    ]);
+    strip_response(&mut h);
+    assert_eq!(h.len(), 1);
+    assert!(h.contains_key(header::CONTENT_TYPE));
+}

@@ -1,0 +1,224 @@
+//! The request path: one orchestrator, [`handle`], that reads top to bottom through the
+//! stages, each in its own module: classify (`target`, then the route table) -> extract
+//! (`body`, then the context) -> authorize (`crate::authorize`) -> forward
+//! (`crate::forward`). Every way out other than the upstream's response is a
+//! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`.
+
+pub mod body;
+pub mod headers;
+mod pending;
+pub mod refusal;
+pub mod target;
+
+use crate::authorize::{authorize, Clock};
+use crate::config::Config;
+use crate::forward::{self, Upstream};
+use crate::policy::Verdict;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use body::{BoxError, ProxyBody, RequestBody};
+use bytes::Bytes;
+use headers::{Peer, RequestIds, Tags};
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use jiff::Timestamp;
+use pending::{extract, RequestView};
+use refusal::{Refusal, RenderCx};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use target::TargetError;
+
+/// Everything the request path shares: the hot snapshot, the upstream client, the clock.
+pub struct Gate {
+    /// The loaded bundle; a reloader swaps it, each request loads it once.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub upstream: Upstream,
+    pub clock: Clock,
+    pub ids: RequestIds,
+    /// `limits.max_header_bytes`.
+    pub max_header_bytes: usize,
+    /// `limits.max_body_bytes`.
+    pub max_body_bytes: u64,
+}
+
+impl Gate {
+    pub fn new(
+        cfg: &Config,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        clock: Clock,
+    ) -> anyhow::Result<Gate> {
+        Ok(Gate {
+            snapshot,
+            upstream: Upstream::new(&cfg.upstream)?,
+            clock,
+            ids: RequestIds::default(),
+            max_header_bytes: cfg.limits.max_header_bytes,
+            max_body_bytes: cfg.limits.max_body_bytes,
+        })
+    }
+}
+
+/// Handles one request from a client at `peer`; never fails: every outcome is a response
+/// tagged with `x-request-id`, `x-toolgate-verdict` and `x-toolgate-policy-version`.
+pub async fn handle<B>(gate: &Gate, peer: Peer, req: Request<B>) -> Response<ProxyBody>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let request_id = gate.ids.take_or_mint(req.headers());
+    // The one snapshot load: every stage of this request sees the same bundle version.
+    let snapshot = gate.snapshot.load_full();
+    let now = (gate.clock)();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut route = None;
+    let run = run(gate, &snapshot, peer, &request_id, now, &mut route, req);
+    // A panic is a bug; it must still end as a refusal, not a dropped connection.
+    let outcome = CatchUnwind(Box::pin(run))
+        .await
+        .unwrap_or(Err(Refusal::Internal));
+    let (mut resp, verdict) = match outcome {
+        Ok(forwarded) => forwarded,
+        Err(refusal) => {
+            let cx = RenderCx {
+                request_id: &request_id,
+                policy_version: &snapshot.meta.policy_version,
+                policy_digest: &snapshot.meta.digest,
+                route: route.clone(),
+                now,
+            };
+            let r = refusal.render(&cx);
+            let mut resp = Response::new(body::full(r.body));
+            *resp.status_mut() = r.status;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            (resp, r.verdict)
+        }
+    };
+    headers::tag(
+        resp.headers_mut(),
+        &Tags {
+            request_id: &request_id,
+            verdict: verdict.as_str(),
+            policy_version: &snapshot.meta.policy_version,
+        },
+    );
+    tracing::info!(
+        request_id,
+        %method,
+        path,
+        route = route.as_deref().unwrap_or("-"),
+        verdict = verdict.as_str(),
+        status = resp.status().as_u16(),
+        "request"
+    );
+    resp
+}
+
+/// The stages, in order. Returns the upstream's response and the verdict that let it
+/// through, or the refusal that stopped the request.
+async fn run<B>(
+    gate: &Gate,
+    snapshot: &Snapshot,
+    peer: Peer,
+    request_id: &str,
+    now: Timestamp,
+    route_name: &mut Option<Arc<str>>,
+    req: Request<B>,
+) -> Result<(Response<ProxyBody>, Verdict), Refusal>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = req.into_parts();
+
+    // 1. Classify: a bounded head, a target toolgate and the upstream read alike, a route.
+    let size = target::head_size(&parts);
+    if size > gate.max_header_bytes {
+        return Err(Refusal::HeadersTooLarge {
+            size,
+            limit: gate.max_header_bytes,
+        });
+    }
+    let target = target::check(&parts).map_err(Refusal::BadTarget)?;
+    let Some(found) = snapshot.table.find(&parts.method, &target.path) else {
+        *route_name = Some(Arc::from("unmatched"));
+        return Err(Refusal::RouteNotMapped);
+    };
+    let route = snapshot.routes.get(found.index).ok_or(Refusal::Internal)?;
+    *route_name = Some(route.name.clone());
+    let listed = headers::connection_listed(&parts.headers, &route.context.headers)
+        .map_err(|why| Refusal::BadTarget(TargetError::Connection(why)))?;
+    // Exactly what was matched is what the upstream receives.
+    let upstream_uri = gate.upstream.uri_for(&target.path, target.query)?;
+
+    // 2. Extract: the route's context, reading the body only if the context needs it.
+    let body = RequestBody::take(body, route.context.reads_body, gate.max_body_bytes).await?;
+    let verdict = {
+        let view = RequestView {
+            headers: &parts.headers,
+            params: &found.params,
+            query: target.query,
+            body: body.bytes(),
+        };
+        let extracted =
+            extract(&route.context, &view).map_err(|e| Refusal::BadContext(e.to_string()))?;
+
+        // 3. Authorize: only ALLOW (or a shadow route's recorded verdict) goes on.
+        authorize(snapshot, route, &extracted.facts, now, request_id)?
+    };
+
+    // 4. Forward: the same head, cleaned of hop-by-hop and forwarding claims, re-tagged.
+    let client_authority = parts.uri.authority().cloned();
+    parts.uri = upstream_uri;
+    parts.version = Version::HTTP_11;
+    parts.extensions.clear();
+    let tags = Tags {
+        request_id,
+        verdict: verdict.as_str(),
+        policy_version: &snapshot.meta.policy_version,
+    };
+    headers::for_upstream(
+        &mut parts.headers,
+        &listed,
+        client_authority.as_ref(),
+        peer,
+        &tags,
+    );
+    let resp = gate
+        .upstream
+        .send(Request::from_parts(parts, body.into_body()))
+        .await?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // Upgrades were never forwarded; a 101 cannot be a valid answer.
+        return Err(Refusal::UpstreamBadResponse(
+            "unexpected 101 Switching Protocols".into(),
+        ));
+    }
+    let (mut resp_parts, resp_body) = resp.into_parts();
+    headers::strip_response(&mut resp_parts.headers);
+    Ok((
+        Response::from_parts(resp_parts, forward::response_body(resp_body)),
+        verdict,
+    ))
+}
+
+/// Polls a future, turning a panic into `Err` so the caller can still answer.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}

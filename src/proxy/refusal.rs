@@ -1,0 +1,194 @@
+//! Every way a request can end without the upstream's own response, as one enum, and the
+//! ONE exhaustive `match` that turns each into a status, a verdict tag and a JSON body. A
+//! new refusal cannot be added without deciding here what the client sees.
+//!
+//! Bodies: a policy DENY/DEFER carries the engine's decision; a request toolgate cannot
+//! evaluate carries the same decision shape (`verdict: DENY`, one issue, `details: [why]`);
+//! an upstream fault after an ALLOW carries `{error, message, request_id, verdict: ALLOW,
+//! policy_version}`, since the decision was to let it through.
+
+use super::target::TargetError;
+use crate::policy::{Decision, DecisionKind, IssueCode, IssueSet, Risk, Verdict};
+use bytes::Bytes;
+use http::StatusCode;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Why a request did not get the upstream's response.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Method, target form, `Host` or a reinterpreting header (400).
+    BadTarget(TargetError),
+    /// Request head over `limits.max_header_bytes` (431).
+    HeadersTooLarge { size: usize, limit: usize },
+    /// No route of the bundle maps this method and path (403, `ROUTE_NOT_MAPPED`).
+    RouteNotMapped,
+    /// The route's context could not be read from the request (400).
+    BadContext(String),
+    /// The body is larger than `limits.max_body_bytes` (413).
+    BodyTooLarge { limit: u64 },
+    /// The client's body stream failed before it was complete (400).
+    BodyUnreadable(String),
+    /// The policy denied the action (403).
+    Denied(Box<Decision>),
+    /// The policy deferred the action to a person (409).
+    Deferred(Box<Decision>),
+    /// ALLOWed, but the upstream could not be connected to (502).
+    UpstreamConnect(String),
+    /// ALLOWed, but the upstream did not connect or answer in time (504).
+    UpstreamTimeout(&'static str),
+    /// ALLOWed, but the upstream's answer was not valid HTTP (502).
+    UpstreamBadResponse(String),
+    /// A bug: the request path panicked (500). Nothing after the panic point ran.
+    Internal,
+}
+
+/// What a refusal body needs to know about the request.
+pub struct RenderCx<'a> {
+    pub request_id: &'a str,
+    pub policy_version: &'a Arc<str>,
+    pub policy_digest: &'a Arc<str>,
+    /// The matched route's name, `unmatched`, or none when routing was not reached.
+    pub route: Option<Arc<str>>,
+    pub now: Timestamp,
+}
+
+/// A refusal ready to send.
+pub struct Rendered {
+    pub status: StatusCode,
+    /// The `x-toolgate-verdict` to send.
+    pub verdict: Verdict,
+    pub body: Bytes,
+}
+
+enum Body {
+    Decision(Box<Decision>),
+    /// Not evaluable: one issue and the reason.
+    Invalid(IssueCode, String),
+    /// A fault after the decision (or a bug): code, message, the verdict that stood.
+    Fault(&'static str, String, Verdict),
+}
+
+#[derive(Serialize)]
+struct FaultBody<'a> {
+    error: &'static str,
+    message: &'a str,
+    request_id: &'a str,
+    verdict: Verdict,
+    policy_version: &'a str,
+}
+
+impl Refusal {
+    /// The one mapping from refusal to what the client sees.
+    pub fn render(self, cx: &RenderCx<'_>) -> Rendered {
+        use IssueCode::{InvalidRequest, RouteNotMapped};
+        let (status, body) = match self {
+            Refusal::BadTarget(e) => (
+                StatusCode::BAD_REQUEST,
+                Body::Invalid(InvalidRequest, e.to_string()),
+            ),
+            Refusal::HeadersTooLarge { size, limit } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                Body::Invalid(
+                    InvalidRequest,
+                    format!("request head is {size} bytes; the limit is {limit}"),
+                ),
+            ),
+            Refusal::RouteNotMapped => (
+                StatusCode::FORBIDDEN,
+                Body::Invalid(
+                    RouteNotMapped,
+                    "no route of the policy bundle maps this method and path".into(),
+                ),
+            ),
+            Refusal::BadContext(why) => {
+                (StatusCode::BAD_REQUEST, Body::Invalid(InvalidRequest, why))
+            }
+            Refusal::BodyTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Body::Invalid(
+                    InvalidRequest,
+                    format!("request body is over the {limit}-byte limit"),
+                ),
+            ),
+            Refusal::BodyUnreadable(why) => (
+                StatusCode::BAD_REQUEST,
+                Body::Invalid(
+                    InvalidRequest,
+                    format!("request body could not be read: {why}"),
+                ),
+            ),
+            Refusal::Denied(d) => (StatusCode::FORBIDDEN, Body::Decision(d)),
+            Refusal::Deferred(d) => (StatusCode::CONFLICT, Body::Decision(d)),
+            Refusal::UpstreamConnect(why) => (
+                StatusCode::BAD_GATEWAY,
+                Body::Fault("UPSTREAM_UNAVAILABLE", why, Verdict::Allow),
+            ),
+            Refusal::UpstreamTimeout(what) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                Body::Fault(
+                    "UPSTREAM_TIMEOUT",
+                    format!("upstream {what} timed out"),
+                    Verdict::Allow,
+                ),
+            ),
+            Refusal::UpstreamBadResponse(why) => (
+                StatusCode::BAD_GATEWAY,
+                Body::Fault("UPSTREAM_BAD_RESPONSE", why, Verdict::Allow),
+            ),
+            Refusal::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Body::Fault(
+                    "INTERNAL_ERROR",
+                    "toolgate failed; the request was not completed".into(),
+                    Verdict::Deny,
+                ),
+            ),
+        };
+        let (verdict, json) = match body {
+            Body::Decision(d) => (d.verdict, serde_json::to_vec(&d)),
+            Body::Invalid(code, why) => {
+                (Verdict::Deny, serde_json::to_vec(&invalid(code, why, cx)))
+            }
+            Body::Fault(error, message, verdict) => (
+                verdict,
+                serde_json::to_vec(&FaultBody {
+                    error,
+                    message: &message,
+                    request_id: cx.request_id,
+                    verdict,
+                    policy_version: cx.policy_version,
+                }),
+            ),
+        };
+        // Serializing plain structs of strings cannot fail; if it ever did, the status
+        // still refuses.
+        let body = json
+            .map(Bytes::from)
+            .unwrap_or_else(|_| Bytes::from_static(b"{}"));
+        Rendered {
+            status,
+            verdict,
+            body,
+        }
+    }
+}
+
+/// The decision shape for a request that could not be evaluated.
+fn invalid(code: IssueCode, why: String, cx: &RenderCx<'_>) -> Decision {
+    Decision {
+        decision: DecisionKind::NoGo,
+        verdict: Verdict::Deny,
+        issues: IssueSet::of(code),
+        defer_questions: Vec::new(),
+        request_id: cx.request_id.to_owned(),
+        policy_version: cx.policy_version.clone(),
+        policy_digest: cx.policy_digest.clone(),
+        environment: None,
+        route: cx.route.clone(),
+        risk: Risk::default(),
+        details: vec![why],
+        evaluated_at: cx.now.to_string(),
+    }
+}

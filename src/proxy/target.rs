@@ -1,0 +1,204 @@
+//! Stage 1 of the request path, before any route is looked up: is this request one toolgate
+//! can reason about at all? The request head is bounded, the method and target form are
+//! ones an upstream reads the same way toolgate does, nothing asks a later hop to
+//! reinterpret the method or the path, and the target is normalized once. Everything
+//! refused here is a 400 (or 431) and never reaches the upstream.
+
+use super::pending::{normalize, NormalizeError, Target};
+use http::header::{self, HeaderName};
+use http::{request::Parts, Method, Version};
+use std::fmt;
+
+/// Headers that ask an application framework to treat the request as another method or
+/// path than the one toolgate routed: honouring them downstream would bypass the route.
+/// Refused rather than stripped, so a client learns its request was not what it meant.
+const REINTERPRETING: [HeaderName; 5] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+];
+
+/// Why a request was refused before routing.
+#[derive(Debug)]
+pub enum TargetError {
+    /// `CONNECT` would turn the proxy into a tunnel.
+    Connect,
+    /// `OPTIONS *` addresses the server, not a resource of the tool API.
+    Asterisk,
+    /// Absolute-form (or HTTP/2 `:authority`) naming another host than `Host`, or a scheme
+    /// other than http(s).
+    ForeignAuthority(String),
+    /// Zero or several `Host` headers where exactly one is needed.
+    Host(&'static str),
+    Normalize(NormalizeError),
+    /// A method-override or URL-rewrite header.
+    Reinterpreting(HeaderName),
+    /// A `_method` query parameter (framework method override).
+    MethodParam,
+    /// `Connection` lists a header that must survive the hop.
+    Connection(String),
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::Connect => f.write_str("CONNECT is not proxied"),
+            TargetError::Asterisk => f.write_str("OPTIONS * is not proxied"),
+            TargetError::ForeignAuthority(a) => {
+                write!(f, "request target names {a:?}, which is not this host")
+            }
+            TargetError::Host(why) => f.write_str(why),
+            TargetError::Normalize(e) => write!(f, "request target refused: {e}"),
+            TargetError::Reinterpreting(h) => {
+                write!(
+                    f,
+                    "header {h} would change the method or path after authorization"
+                )
+            }
+            TargetError::MethodParam => {
+                f.write_str("query parameter _method would change the method after authorization")
+            }
+            TargetError::Connection(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Size of a request head as HTTP/1.1 would spell it (request line, `name: value\r\n`
+/// per field), so the limit means the same over HTTP/1.1 and HTTP/2.
+pub fn head_size(parts: &Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
+/// Checks the method, target form, `Host` and reinterpreting headers, then normalizes the
+/// target. The result borrows the request's URI.
+pub fn check(parts: &Parts) -> Result<Target<'_>, TargetError> {
+    if parts.method == Method::CONNECT {
+        return Err(TargetError::Connect);
+    }
+    let pq = parts.uri.path_and_query().map(|pq| pq.as_str());
+    if parts.method == Method::OPTIONS && pq == Some("*") {
+        return Err(TargetError::Asterisk);
+    }
+    check_authority(parts)?;
+    if let Some(h) = REINTERPRETING
+        .iter()
+        .find(|h| parts.headers.contains_key(*h))
+    {
+        return Err(TargetError::Reinterpreting(h.clone()));
+    }
+    let target = normalize(pq.unwrap_or("/")).map_err(TargetError::Normalize)?;
+    if target.query.is_some_and(has_method_param) {
+        return Err(TargetError::MethodParam);
+    }
+    Ok(target)
+}
+
+/// One `Host` at most; and when the target carries an authority (HTTP/1.1 absolute-form,
+/// HTTP/2 `:authority`), it must be the same host the `Host` header names, so the
+/// upstream, which sees `Host`, and toolgate agree on what is addressed.
+fn check_authority(parts: &Parts) -> Result<(), TargetError> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(TargetError::Host("more than one Host header"));
+    }
+    let Some(authority) = parts.uri.authority() else {
+        return Ok(());
+    };
+    if !matches!(parts.uri.scheme_str(), Some("http" | "https")) {
+        return Err(TargetError::ForeignAuthority(authority.to_string()));
+    }
+    match host {
+        Some(h)
+            if h.as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes()) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(TargetError::ForeignAuthority(authority.to_string())),
+        // HTTP/2 may carry the host only in :authority; HTTP/1.1 must also send Host.
+        None if parts.version == Version::HTTP_2 => Ok(()),
+        None => Err(TargetError::Host(
+            "absolute-form target without a Host header",
+        )),
+    }
+}
+
+/// Whether a raw query has a `_method` key, in any case or percent-encoding.
+fn has_method_param(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let key = pair.split('=').next().unwrap_or("");
+        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+        key.trim().eq_ignore_ascii_case("_method")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Request;
+
+    fn parts(method: &str, uri: &str, headers: &[(&str, &str)], v: Version) -> Parts {
+        let mut b = Request::builder().method(method).uri(uri).version(v);
+        for (k, val) in headers {
+            b = b.header(*k, *val);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn refuses_what_an_upstream_could_read_differently() {
+        let h1 = Version::HTTP_11;
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Version, bool);
+        let cases: &[Case] = &[
+            ("GET", "/a/b?x=1", &[("host", "t")], h1, true),
+            ("GET", "http://t/a", &[("host", "T")], h1, true),
+            ("GET", "http://other/a", &[("host", "t")], h1, false),
+            ("GET", "http://t/a", &[], h1, false),
+            ("GET", "ftp://t/a", &[("host", "t")], h1, false),
+            ("GET", "https://t/a", &[], Version::HTTP_2, true),
+            (
+                "GET",
+                "https://t/a",
+                &[("host", "u")],
+                Version::HTTP_2,
+                false,
+            ),
+            ("GET", "/a", &[("host", "t"), ("host", "u")], h1, false),
+            ("CONNECT", "t:443", &[("host", "t")], h1, false),
+            ("OPTIONS", "*", &[("host", "t")], h1, false),
+            (
+                "POST",
+                "/a",
+                &[("x-http-method-override", "DELETE")],
+                h1,
+                false,
+            ),
+            ("POST", "/a", &[("X-Method-Override", "DELETE")], h1, false),
+            ("POST", "/a", &[("x-http-method", "DELETE")], h1, false),
+            ("GET", "/a", &[("x-original-url", "/admin")], h1, false),
+            ("GET", "/a", &[("x-rewrite-url", "/admin")], h1, false),
+            ("POST", "/a?_method=DELETE", &[], h1, false),
+            ("POST", "/a?x=1&%5FMETHOD=DELETE", &[], h1, false),
+            ("POST", "/a?method=DELETE", &[], h1, true),
+        ];
+        for (m, uri, hs, v, ok) in cases {
+            let p = parts(m, uri, hs, *v);
+            assert_eq!(check(&p).is_ok(), *ok, "{m} {uri} {hs:?}");
+        }
+    }
+
+    #[test]
+    fn head_size_counts_line_and_fields() {
+        let p = parts("GET", "/abc", &[("x-a", "12345")], Version::HTTP_11);
+        assert_eq!(head_size(&p), 3 + 4 + 12 + 3 + 5 + 4);
+    }
+}

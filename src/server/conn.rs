@@ -1,0 +1,184 @@
+//! One client connection, from accept to close: the TLS handshake and the first request
+//! bytes under the header-read deadline, then HTTP/1.1 or HTTP/2 (as negotiated by ALPN or
+//! announced by the h2 preface) with toolgate's limits, until the peer leaves or shutdown
+//! asks it to finish its in-flight requests.
+
+use super::sniff::{sniff, Prefixed, Protocol};
+use crate::proxy::{self, headers::Peer, Gate};
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// HTTP/2 liveness pings: a peer that stops answering is disconnected.
+const H2_KEEPALIVE: Duration = Duration::from_secs(20);
+/// Concurrent HTTP/2 streams per connection.
+const H2_MAX_STREAMS: u32 = 256;
+
+/// Per-connection limits, from `limits.*`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ConnLimits {
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+impl ConnLimits {
+    /// hyper's own head limit sits above toolgate's, as a backstop: below it toolgate
+    /// measures the head itself and answers with a tagged 431.
+    fn backstop(self) -> usize {
+        self.max_header_bytes.saturating_mul(2).max(16 * 1024)
+    }
+}
+
+/// Serves one accepted connection to completion.
+pub(super) async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    gate: Arc<Gate>,
+    limits: ConnLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let peer = Peer {
+        addr,
+        tls: tls.is_some(),
+    };
+    let opening = tokio::time::timeout(limits.header_read_timeout, async {
+        match tls {
+            None => {
+                let mut stream = stream;
+                let first = sniff(&mut stream).await?;
+                Ok(first.map(|(proto, bytes)| Opened::Plain(proto, Prefixed::new(bytes, stream))))
+            }
+            Some(acceptor) => {
+                let mut stream = acceptor.accept(stream).await?;
+                let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                let Some((proto, bytes)) = sniff(&mut stream).await? else {
+                    return Ok(None);
+                };
+                // What was negotiated must be what is spoken.
+                let agreed = match alpn.as_deref() {
+                    Some(b"h2") => proto == Protocol::Http2,
+                    Some(b"http/1.1") => proto == Protocol::Http1,
+                    _ => true,
+                };
+                if !agreed {
+                    return Err(std::io::Error::other("protocol differs from ALPN"));
+                }
+                Ok(Some(Opened::Tls(
+                    proto,
+                    Box::new(Prefixed::new(bytes, stream)),
+                )))
+            }
+        }
+    });
+    // Until the first request bytes arrive, shutdown simply drops the connection.
+    let opened = tokio::select! {
+        r = opening => r,
+        () = stopping(&mut shutdown) => return,
+    };
+    let result = match opened {
+        Err(_elapsed) => {
+            tracing::debug!(%addr, "connection closed: no request within header_read_timeout");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "connection closed while opening");
+            return;
+        }
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some(Opened::Plain(proto, io)))) => {
+            serve_http(io, proto, peer, gate, limits, shutdown).await
+        }
+        Ok(Ok(Some(Opened::Tls(proto, io)))) => {
+            serve_http(io, proto, peer, gate, limits, shutdown).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%addr, error = %e, "connection ended with an error");
+    }
+}
+
+enum Opened {
+    Plain(Protocol, Prefixed<TcpStream>),
+    Tls(
+        Protocol,
+        Box<Prefixed<tokio_rustls::server::TlsStream<TcpStream>>>,
+    ),
+}
+
+async fn serve_http<I>(
+    io: I,
+    proto: Protocol,
+    peer: Peer,
+    gate: Arc<Gate>,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let gate = gate.clone();
+        async move { Ok::<_, Infallible>(proxy::handle(&gate, peer, req).await) }
+    });
+    let io = TokioIo::new(io);
+    match proto {
+        Protocol::Http1 => {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                // Also bounds the idle time between keep-alive requests.
+                .header_read_timeout(limits.header_read_timeout)
+                .max_header_size(limits.backstop())
+                .serve_connection(io, service);
+            drive(conn, |c| c.graceful_shutdown(), shutdown).await
+        }
+        Protocol::Http2 => {
+            let conn = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.backstop()).unwrap_or(u32::MAX))
+                .max_concurrent_streams(H2_MAX_STREAMS)
+                .keep_alive_interval(H2_KEEPALIVE)
+                .keep_alive_timeout(H2_KEEPALIVE)
+                .serve_connection(io, service);
+            drive(conn, |c| c.graceful_shutdown(), shutdown).await
+        }
+    }
+}
+
+/// Runs a connection; when shutdown starts, asks it to finish in-flight requests and stop
+/// taking new ones (HTTP/1.1: close after the current response; HTTP/2: GOAWAY).
+async fn drive<C, G>(
+    conn: C,
+    graceful: G,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+    G: FnOnce(Pin<&mut C>),
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        () = stopping(&mut shutdown) => {
+            graceful(conn.as_mut());
+            conn.await
+        }
+    }
+}
+
+/// Completes when shutdown starts (or the server is gone).
+async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across the caller's awaits.
+    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
+}

@@ -1,0 +1,164 @@
+//! The proxy listener: accept loop, connection cap, TLS, and graceful shutdown. Servers
+//! take an already-bound `TcpListener` and a shutdown future, so tests bind port 0 and
+//! `main` owns signal handling.
+//!
+//! Shutdown: the listener is dropped at once (new connections are refused by the kernel),
+//! [`Server::draining`] turns true for readiness probes, every open connection is asked to
+//! finish what is in flight, and whatever still runs after `shutdown_grace` is cut off.
+
+mod conn;
+mod sniff;
+mod tls;
+
+use crate::authorize::{self, Clock};
+use crate::config::Config;
+use crate::proxy::Gate;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use conn::ConnLimits;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+/// Pause after an accept error (file descriptors exhausted, ...) before accepting again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A configured proxy server, ready to run on a listener.
+pub struct Server {
+    gate: Arc<Gate>,
+    tls: Option<TlsAcceptor>,
+    limits: ConnLimits,
+    max_connections: usize,
+    grace: Duration,
+    draining: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Builds the server for a validated config and a loaded snapshot.
+    pub fn new(
+        cfg: &Config,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        clock: Clock,
+    ) -> anyhow::Result<Server> {
+        let tls = match &cfg.tls {
+            Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
+            None => None,
+        };
+        Ok(Server {
+            gate: Arc::new(Gate::new(cfg, snapshot, clock)?),
+            tls,
+            limits: ConnLimits {
+                header_read_timeout: cfg.limits.header_read_timeout.get(),
+                max_header_bytes: cfg.limits.max_header_bytes,
+            },
+            max_connections: cfg.limits.max_connections,
+            grace: cfg.shutdown_grace.get(),
+            draining: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// True once shutdown has started: the readiness probe should fail from then on.
+    pub fn draining(&self) -> Arc<AtomicBool> {
+        self.draining.clone()
+    }
+
+    /// Accepts and serves connections until `shutdown` completes, then drains.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let local = listener.local_addr()?;
+        tracing::info!(%local, tls = self.tls.is_some(), "proxy listening");
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut conns = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            // At the cap, stop accepting (the kernel backlog holds new clients) until a
+            // connection closes and frees its slot.
+            let permit = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                p = slots.clone().acquire_owned() => p?,
+            };
+            let (stream, addr) = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+            };
+            while conns.try_join_next().is_some() {}
+            let (gate, tls, limits, stop) = (
+                self.gate.clone(),
+                self.tls.clone(),
+                self.limits,
+                stop_rx.clone(),
+            );
+            conns.spawn(async move {
+                conn::serve(stream, addr, tls, gate, limits, stop).await;
+                drop(permit);
+            });
+        }
+
+        self.draining.store(true, Ordering::SeqCst);
+        drop(listener);
+        let _ = stop_tx.send(true);
+        tracing::info!(open = conns.len(), grace = ?self.grace, "shutting down: draining connections");
+        let drained = tokio::time::timeout(self.grace, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                open = conns.len(),
+                "shutdown grace period over: closing connections"
+            );
+            conns.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Builds and runs the proxy on an already-bound listener with a loaded snapshot. The
+/// lower-level entry point tests use (with a fixed clock).
+pub async fn run(
+    cfg: &Config,
+    listener: TcpListener,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    clock: Clock,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    Server::new(cfg, snapshot, clock)?
+        .run(listener, shutdown)
+        .await
+}
+
+/// Loads the bundle, binds `cfg.listen` and serves until `shutdown` completes.
+pub async fn serve_with(
+    cfg: Config,
+    snapshot: Snapshot,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+    run(
+        &cfg,
+        listener,
+        snapshot,
+        authorize::system_clock(),
+        shutdown,
+    )
+    .await
+}
