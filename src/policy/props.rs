@@ -101,7 +101,10 @@ fn severity(v: Verdict) -> u8 {
 }
 
 /// Each mutation sets one fact to a value that fails any check reading it.
-const FAILING_FACTS: &[(&str, fn(&Map<String, Value>) -> Value)] = &[
+/// Computes the failing value from the rest of the context.
+type Worsen = fn(&Map<String, Value>) -> Value;
+
+const FAILING_FACTS: &[(&str, Worsen)] = &[
     ("actor_role", |_| json!("intruder")),
     ("approval_status", |_| json!("rejected")),
     ("approved_at", |_| json!("2000-01-01T00:00:00Z")),
