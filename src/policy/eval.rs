@@ -308,13 +308,13 @@ fn limit(
     exceeded: IssueCode,
     issues: &mut IssueSet,
 ) {
+    use std::cmp::Ordering::{Equal, Less};
     if let Some(max) = max {
-        match value {
+        match value.map(|v| v.partial_cmp(&max)) {
             None => issues.insert(missing),
-            Some(v) if v.partial_cmp(&max) != Some(std::cmp::Ordering::Less) && v != max => {
-                issues.insert(exceeded)
-            }
-            Some(_) => {}
+            Some(Some(Less | Equal)) => {}
+            // Greater, or incomparable (NaN): never within the limit.
+            Some(_) => issues.insert(exceeded),
         }
     }
 }

@@ -19,3 +19,10 @@ pub use facts::Facts;
 pub use issue::{IssueClass, IssueCode, IssueSet};
 pub use model::{Outcome, Policy, PreparedAction};
 pub use requirements::Requirements;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
