@@ -59,13 +59,13 @@ impl Upstream {
             Some(q) => PathAndQuery::try_from(format!("{path}?{q}")),
             None => PathAndQuery::try_from(path),
         };
-        let pq = pq.map_err(|e| Refusal::BadContext(format!("request target: {e}")))?;
+        let pq = pq.map_err(|e| Refusal::BadUpstreamTarget(format!("request target: {e}")))?;
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
             .build()
-            .map_err(|e| Refusal::BadContext(format!("request target: {e}")))
+            .map_err(|e| Refusal::BadUpstreamTarget(format!("request target: {e}")))
     }
 
     /// Sends the request; waits at most the response timeout for the response head. The

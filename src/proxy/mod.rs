@@ -6,12 +6,12 @@
 
 pub mod body;
 pub mod headers;
-mod pending;
 pub mod refusal;
 pub mod target;
 
 use crate::authorize::{authorize, Clock};
 use crate::config::Config;
+use crate::extract::{extract, RequestView};
 use crate::forward::{self, Upstream};
 use crate::policy::Verdict;
 use crate::snapshot::Snapshot;
@@ -21,7 +21,6 @@ use bytes::Bytes;
 use headers::{Peer, RequestIds, Tags};
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use jiff::Timestamp;
-use pending::{extract, RequestView};
 use refusal::{Refusal, RenderCx};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -165,8 +164,7 @@ where
             query: target.query,
             body: body.bytes(),
         };
-        let extracted =
-            extract(&route.context, &view).map_err(|e| Refusal::BadContext(e.to_string()))?;
+        let extracted = extract(&route.context, &view).map_err(Refusal::BadContext)?;
 
         // 3. Authorize: only ALLOW (or a shadow route's recorded verdict) goes on.
         authorize(snapshot, route, &extracted.facts, now, request_id)?

@@ -8,6 +8,7 @@
 //! policy_version}`, since the decision was to let it through.
 
 use super::target::TargetError;
+use crate::extract::ExtractError;
 use crate::policy::{Decision, DecisionKind, IssueCode, IssueSet, Risk, Verdict};
 use bytes::Bytes;
 use http::StatusCode;
@@ -25,7 +26,9 @@ pub enum Refusal {
     /// No route of the bundle maps this method and path (403, `ROUTE_NOT_MAPPED`).
     RouteNotMapped,
     /// The route's context could not be read from the request (400).
-    BadContext(String),
+    BadContext(ExtractError),
+    /// The request target could not be rebuilt for the upstream (400).
+    BadUpstreamTarget(String),
     /// The body is larger than `limits.max_body_bytes` (413).
     BodyTooLarge { limit: u64 },
     /// The client's body stream failed before it was complete (400).
@@ -102,7 +105,11 @@ impl Refusal {
                     "no route of the policy bundle maps this method and path".into(),
                 ),
             ),
-            Refusal::BadContext(why) => {
+            Refusal::BadContext(e) => (
+                StatusCode::BAD_REQUEST,
+                Body::Invalid(InvalidRequest, e.to_string()),
+            ),
+            Refusal::BadUpstreamTarget(why) => {
                 (StatusCode::BAD_REQUEST, Body::Invalid(InvalidRequest, why))
             }
             Refusal::BodyTooLarge { limit } => (

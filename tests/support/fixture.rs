@@ -59,10 +59,19 @@ pub fn snapshot() -> Snapshot {
             Method::POST,
             "/orders",
             Requirements::default(),
-            ContextMap {
-                reads_body: true,
-                ..env()
-            },
+            ContextMap::compile(
+                vec![
+                    (
+                        Field::Environment,
+                        vec![Source::Header(HeaderName::from_static(ENV_HEADER))],
+                    ),
+                    (
+                        Field::RunId,
+                        vec![Source::parse_pointer("/run_id").unwrap()],
+                    ),
+                ],
+                "amount",
+            ),
             Mode::Enforce,
         ),
         (
