@@ -328,6 +328,23 @@ fn wrong_type() {
         "spec.rules[0].require.approval",
         "",
     );
+    // Inside a mapping keyed by name, the path names the key.
+    one_error(
+        "bundle.yaml",
+        "risk: 40",
+        "risk: high",
+        "high",
+        "spec.side_effects.money_movement.risk",
+        "invalid u64",
+    );
+    one_error(
+        "routes.yaml",
+        "{ body: /amount }",
+        "{ body: /amount, from: body }",
+        "from",
+        "spec.routes[0].context.amount.from",
+        "unknown field `from`",
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ use crate::policy::CheckRequest;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -26,18 +27,28 @@ impl<K, V> Default for OrderedMap<K, V> {
     }
 }
 
-impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<K, V> {
+thread_local! {
+    /// The keys of the `OrderedMap` entries being read, outermost first. serde_path_to_error
+    /// cannot see a `Spanned` key (it shows `?`); on an error this names those entries.
+    static KEYS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<Str, V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct MapVisitor<K, V>(PhantomData<(K, V)>);
-        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for MapVisitor<K, V> {
-            type Value = OrderedMap<K, V>;
+        struct MapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<Str, V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a mapping")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
+                while let Some(key) = map.next_key::<Str>()? {
+                    KEYS.with(|k| k.borrow_mut().push(key.value.clone()));
+                    // On an error the key stays pushed, for `parse` to read.
+                    let value = map.next_value()?;
+                    KEYS.with(|k| k.borrow_mut().pop());
+                    entries.push((key, value));
                 }
                 Ok(OrderedMap(entries))
             }
@@ -364,6 +375,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError
         ..serde_saphyr::Options::default()
     };
     let mut path = String::new();
+    KEYS.with(|k| k.borrow_mut().clear());
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             path = e.path().to_string();
@@ -390,7 +402,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError
         ParseError {
             line: at.map(|a| a.0),
             column: at.map(|a| a.1),
-            field: clean_path(&path),
+            field: clean_path(&path, &KEYS.with(|k| std::mem::take(&mut *k.borrow_mut()))),
             message,
         }
     })
@@ -426,16 +438,23 @@ fn find_key(text: &str, key: &str, line: u64, column: u64) -> Option<(u64, u64)>
 }
 
 /// `spec.routes[0].value.name.value` -> `spec.routes[0].name`: drops the `Spanned`
-/// wrapper's `value` segments and the `?` of an unnamed map key.
-fn clean_path(path: &str) -> String {
+/// wrapper's `value` segments, and names each `?` (a `Spanned` map key) from `keys`, in
+/// order; a `?` left over is a key that failed itself (a duplicate), and is dropped.
+fn clean_path(path: &str, keys: &[String]) -> String {
     if path == "." {
         return String::new();
     }
+    let mut keys = keys.iter();
     let mut out = String::with_capacity(path.len());
     for segment in path.split('.') {
-        if segment == "value" || segment == "?" || segment.is_empty() {
-            continue;
-        }
+        let segment = match segment {
+            "?" => match keys.next() {
+                Some(key) => key.as_str(),
+                None => continue,
+            },
+            "value" | "" => continue,
+            other => other,
+        };
         let segment = match segment.strip_prefix("value") {
             Some(rest) if rest.starts_with('[') => rest,
             _ => segment,
@@ -455,15 +474,20 @@ mod tests {
     #[test]
     fn paths_lose_the_spanned_wrappers() {
         assert_eq!(
-            clean_path("spec.routes[2].value.constraints[1].value"),
+            clean_path("spec.routes[2].value.constraints[1].value", &[]),
             "spec.routes[2].constraints[1]"
         );
-        assert_eq!(clean_path("spec.questions.?"), "spec.questions");
+        assert_eq!(clean_path("spec.questions.?", &[]), "spec.questions");
+        let keys = ["money_movement".to_owned(), "A".to_owned()];
         assert_eq!(
-            clean_path("spec.windows.w.days.value[1]"),
+            clean_path("spec.side_effects.?.value.questions.?", &keys),
+            "spec.side_effects.money_movement.questions.A"
+        );
+        assert_eq!(
+            clean_path("spec.windows.w.days.value[1]", &[]),
             "spec.windows.w.days[1]"
         );
-        assert_eq!(clean_path("."), "");
+        assert_eq!(clean_path(".", &[]), "");
     }
 
     #[test]
