@@ -2,16 +2,16 @@
 //! fixed instant and compares the decision with what the case expects. Pure: no network, no
 //! clock.
 
-use crate::extract::{Field, Source};
-use crate::policy::facts::parse_bool;
+use crate::classify::normalize::normalize;
+use crate::extract::{extract, RequestView};
 use crate::policy::{
     CheckRequest, Decision, Facts, IssueCode, IssueSet, Outcome, PreparedAction, Verdict,
 };
 use crate::snapshot::Snapshot;
 use bytes::Bytes;
 use http::Method;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use jiff::Timestamp;
-use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -158,83 +158,63 @@ fn fixed(
     )
 }
 
-/// Decides an HTTP request against the snapshot's routes.
+/// Decides an HTTP request against the snapshot's routes, through the same stages the
+/// proxy runs: normalize, match, extract, evaluate.
 pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) -> Decision {
-    // Normalization is trivial for now: the path is used as given.
-    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
-    let Some(m) = snapshot.table.find(&req.method, path) else {
-        return fixed(
+    let refuse = |code: IssueCode, detail: String| {
+        fixed(
             snapshot,
             &PreparedAction::default(),
-            IssueCode::RouteNotMapped,
-            vec![format!("no route maps {} {path}", req.method)],
+            code,
+            vec![detail],
             now,
-        );
+        )
+    };
+    let target = match normalize(&req.path) {
+        Ok(t) => t,
+        Err(e) => return refuse(IssueCode::InvalidRequest, format!("request target: {e}")),
+    };
+    let Some(m) = snapshot.table.find(&req.method, &target.path) else {
+        let detail = format!("no route maps {} {}", req.method, target.path);
+        return refuse(IssueCode::RouteNotMapped, detail);
     };
     let route = &snapshot.routes[m.index];
-
-    // TEMPORARY until extract::extract lands: a minimal reader of headers, path params,
-    // query parameters and JSON body pointers, all read as text.
-    let mut facts: Facts<'static> = Facts::default();
-    let mut details = Vec::new();
-    let body: Option<serde_json::Value> = match &req.body {
-        Some(b) if route.context.reads_body => match serde_json::from_slice(b) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                facts.issues.insert(IssueCode::InvalidRequest);
-                details.push(format!("the body is not JSON: {e}"));
-                None
+    let mut headers = HeaderMap::new();
+    for (name, value) in &req.headers {
+        let parsed = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        );
+        match parsed {
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
             }
-        },
-        _ => None,
-    };
-    for (field, sources) in &route.context.fields {
-        let mut value: Option<String> = None;
-        for source in sources {
-            let found = match source {
-                Source::Header(h) => req
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(h.as_str()))
-                    .map(|(_, v)| v.trim().to_owned()),
-                Source::Param(p) => m.params.get(&**p).map(str::to_owned),
-                Source::Query(q) => query.split('&').find_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (decode(k) == **q).then(|| decode(v))
-                }),
-                Source::Body(tokens) => body
-                    .as_ref()
-                    .and_then(|b| pointer(b, tokens))
-                    .and_then(scalar_text),
-            };
-            match (&value, found) {
-                (_, None) => {}
-                (None, Some(v)) => value = Some(v),
-                (Some(first), Some(v)) if *first != v => {
-                    facts.issues.insert(if *field == Field::Environment {
-                        IssueCode::EnvironmentMismatch
-                    } else {
-                        IssueCode::ContextMismatch
-                    });
-                    details.push(format!(
-                        "context field {} has two values: {first:?} and {v:?}",
-                        name_of(field)
-                    ));
-                }
-                (Some(_), Some(_)) => {}
+            _ => {
+                return refuse(
+                    IssueCode::InvalidRequest,
+                    format!("header {name:?} is invalid"),
+                )
             }
         }
-        let Some(v) = value else { continue };
-        if route.context.amount.as_ref() == Some(field) {
-            match v.parse::<f64>() {
-                Ok(n) if n.is_finite() && n >= 0.0 => facts.amount = Some(n),
-                _ => invalid(&mut facts, &mut details, field, &v),
-            }
-        }
-        set_fact(&mut facts, &mut details, field, v);
     }
-    // END TEMPORARY
-
+    let view = RequestView {
+        headers: &headers,
+        params: &m.params,
+        query: target.query,
+        body: req.body.as_deref().filter(|_| route.context.reads_body),
+    };
+    let facts = match extract(&route.context, &view) {
+        Ok(x) => x.facts,
+        Err(e) => {
+            return fixed(
+                snapshot,
+                &route.action,
+                IssueCode::InvalidRequest,
+                vec![e.to_string()],
+                now,
+            )
+        }
+    };
     let outcome = snapshot.policy.evaluate(&route.action, &facts, now);
     snapshot.policy.decision(
         &route.action,
@@ -242,105 +222,8 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
         &outcome,
         TEST_REQUEST_ID.into(),
         now,
-        details,
+        Vec::new(),
     )
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-fn pointer<'v>(
-    mut value: &'v serde_json::Value,
-    tokens: &[Box<str>],
-) -> Option<&'v serde_json::Value> {
-    for t in tokens {
-        value = match value {
-            serde_json::Value::Object(m) => m.get(&**t)?,
-            serde_json::Value::Array(a) => a.get(t.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(value)
-}
-
-fn scalar_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn name_of(field: &Field) -> &str {
-    match field {
-        Field::RunId => "run_id",
-        Field::Actor => "actor",
-        Field::ActorRole => "actor_role",
-        Field::ApprovalStatus => "approval_status",
-        Field::ApprovedBy => "approved_by",
-        Field::ApprovedAt => "approved_at",
-        Field::Environment => "environment",
-        Field::CurrentIteration => "current_iteration",
-        Field::ElapsedSeconds => "elapsed_seconds",
-        Field::CumulativeCostUsd => "cumulative_cost_usd",
-        Field::CurrentTool => "current_tool",
-        Field::TicketId => "ticket_id",
-        Field::RollbackPlan => "rollback_plan",
-        Field::Mfa => "mfa",
-        Field::Other(name) => name,
-    }
-}
-
-fn invalid(facts: &mut Facts<'_>, details: &mut Vec<String>, field: &Field, v: &str) {
-    facts.issues.insert(IssueCode::InvalidRequest);
-    details.push(format!(
-        "context field {} has an unreadable value {v:?}",
-        name_of(field)
-    ));
-}
-
-fn set_fact(facts: &mut Facts<'static>, details: &mut Vec<String>, field: &Field, v: String) {
-    let text = |v: String| Some(Cow::Owned(v));
-    match field {
-        Field::RunId => facts.run_id = text(v),
-        Field::Actor => facts.actor = text(v),
-        Field::ActorRole => facts.actor_role = text(v),
-        Field::ApprovalStatus => facts.approval_status = text(v),
-        Field::ApprovedBy => facts.approved_by = text(v),
-        Field::Environment => facts.environment = text(v),
-        Field::CurrentTool => facts.current_tool = text(v),
-        Field::TicketId => facts.ticket_id = text(v),
-        Field::ApprovedAt => match v.parse::<Timestamp>() {
-            Ok(t) => facts.approved_at = Some(t),
-            Err(_) => invalid(facts, details, field, &v),
-        },
-        Field::CurrentIteration => match v.parse::<u64>() {
-            Ok(n) => facts.current_iteration = Some(n),
-            Err(_) => invalid(facts, details, field, &v),
-        },
-        Field::ElapsedSeconds | Field::CumulativeCostUsd => match v.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= 0.0 => {
-                if *field == Field::ElapsedSeconds {
-                    facts.elapsed_seconds = Some(n);
-                } else {
-                    facts.cumulative_cost_usd = Some(n);
-                }
-            }
-            _ => invalid(facts, details, field, &v),
-        },
-        Field::RollbackPlan => {
-            facts.rollback_plan = Some(parse_bool(&v).unwrap_or(!v.trim().is_empty()))
-        }
-        Field::Mfa => match parse_bool(&v) {
-            Some(b) => facts.mfa = Some(b),
-            None => invalid(facts, details, field, &v),
-        },
-        Field::Other(_) => {}
-    }
 }
 
 fn list(issues: IssueSet) -> String {
