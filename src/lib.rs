@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod classify;
+pub mod commands;
 pub mod extract;
 pub mod policy;
 pub mod snapshot;
