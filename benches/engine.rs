@@ -88,7 +88,10 @@ fn bench_match(c: &mut Criterion) {
             .map(|i| match i % 3 {
                 0 => (Method::GET, format!("/svc{i}/v1/items/{{id}}")),
                 1 => (Method::POST, format!("/svc{i}/v1/items")),
-                _ => (Method::DELETE, format!("/svc{i}/v1/items/{{id}}/children/{{child}}")),
+                _ => (
+                    Method::DELETE,
+                    format!("/svc{i}/v1/items/{{id}}/children/{{child}}"),
+                ),
             })
             .collect();
         let table =

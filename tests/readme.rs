@@ -8,7 +8,9 @@ fn readme() -> String {
 
 /// Rows of the markdown table that follows `heading`.
 fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
-    let start = text.find(heading).unwrap_or_else(|| panic!("README lacks {heading:?}"));
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("README lacks {heading:?}"));
     text[start..]
         .lines()
         .skip_while(|l| !l.starts_with('|'))
