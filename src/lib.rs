@@ -8,6 +8,7 @@
 pub mod authorize;
 pub mod bundle;
 pub mod classify;
+pub mod commands;
 pub mod config;
 pub mod extract;
 pub mod forward;
