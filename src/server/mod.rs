@@ -11,6 +11,7 @@ mod sniff;
 mod tls;
 
 use crate::authorize::{self, Clock};
+use crate::bundle;
 use crate::config::Config;
 use crate::proxy::Gate;
 use crate::snapshot::Snapshot;
@@ -145,13 +146,25 @@ pub async fn run(
         .await
 }
 
-/// Loads the bundle, binds `cfg.listen` and serves until `shutdown` completes.
-pub async fn serve_with(
-    cfg: Config,
-    snapshot: Snapshot,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(cfg.listen).await?;
+/// Runs toolgate: loads the bundle from `cfg.policies` (refusing to start without a valid
+/// one, so there is never a moment without a policy), binds `cfg.listen`, and serves until
+/// `shutdown` completes and in-flight requests have drained. `cfg` should be validated.
+pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let dir = cfg
+        .policies
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("policies: required: the policy bundle directory"))?;
+    let snapshot = bundle::load(&dir, jiff::Timestamp::now())
+        .map_err(|e| anyhow::anyhow!("invalid policy bundle {}:\n{e}", dir.display()))?;
+    tracing::info!(
+        policy_version = %snapshot.meta.policy_version,
+        digest = %snapshot.meta.digest,
+        routes = snapshot.routes.len(),
+        "policy bundle loaded"
+    );
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen {}: {e}", cfg.listen))?;
     let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
     run(
         &cfg,

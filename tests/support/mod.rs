@@ -359,3 +359,9 @@ pub async fn tls_connect(
     let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     (tls, negotiated)
 }
+
+/// The shipped example bundle, `policies/tools`.
+pub fn tools_bundle() -> Snapshot {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tools");
+    toolgate::bundle::load(&dir, NOW.parse().unwrap()).unwrap_or_else(|e| panic!("{e}"))
+}
