@@ -28,6 +28,8 @@ const CASES: &[(&str, u16)] = &[
     ("DELETE /items/7 HTTP/1.0", 403),
     ("delete /items/7 HTTP/1.1", 403),
     ("DELETE /items/7?_method=GET HTTP/1.1", 400),
+    ("CONNECT t:443 HTTP/1.1", 400),
+    ("OPTIONS * HTTP/1.1", 400),
 ];
 
 const OVERRIDES: &[&str] = &[

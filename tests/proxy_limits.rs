@@ -45,6 +45,26 @@ async fn bodies_read_by_the_route_are_bounded_and_forwarded_verbatim() {
 }
 
 #[tokio::test]
+async fn a_trickled_body_is_408() {
+    let up = Upstream::start().await;
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
+        c.limits.body_read_timeout = HumanDuration(Duration::from_millis(200));
+    })
+    .await;
+    let mut s = TcpStream::connect(gate.addr).await.unwrap();
+    let head = "POST /orders HTTP/1.1\r\nHost: t\r\nx-environment: staging\r\nContent-Length: 20\r\n\r\n{\"run";
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut out = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut out))
+        .await
+        .expect("answered without waiting for the rest")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(up.seen().is_empty());
+}
+
+#[tokio::test]
 async fn chunked_bodies_over_the_limit_are_413() {
     let up = Upstream::start().await;
     let gate = small_limits(&up).await;

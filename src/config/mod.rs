@@ -90,8 +90,14 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Body bytes buffered for routes whose context reads the body; more is refused with
     /// 413. Default `1048576` (1 MiB).
+    ///
+    /// Routes that read no body stream it to the upstream unbuffered and unbounded here.
     #[serde(default = "defaults::max_body_bytes")]
     pub max_body_bytes: u64,
+    /// Time to receive a body that toolgate buffers (the route reads it); a slower upload
+    /// is refused with 408. Default `30s`.
+    #[serde(default = "defaults::body_read_timeout")]
+    pub body_read_timeout: HumanDuration,
     /// Open connections at once; at the cap the listener stops accepting until one closes.
     /// Default `10000`.
     #[serde(default = "defaults::max_connections")]
@@ -140,6 +146,9 @@ mod defaults {
     pub fn max_body_bytes() -> u64 {
         1_048_576
     }
+    pub fn body_read_timeout() -> HumanDuration {
+        HumanDuration::secs(30)
+    }
     pub fn max_connections() -> usize {
         10_000
     }
@@ -161,6 +170,7 @@ impl Default for Limits {
             header_read_timeout: defaults::header_read_timeout(),
             max_header_bytes: defaults::max_header_bytes(),
             max_body_bytes: defaults::max_body_bytes(),
+            body_read_timeout: defaults::body_read_timeout(),
             max_connections: defaults::max_connections(),
         }
     }

@@ -24,6 +24,7 @@ fn defaults_fill_every_key_but_policies() {
     );
     assert_eq!(cfg.limits.max_header_bytes, 65_536);
     assert_eq!(cfg.limits.max_body_bytes, 1_048_576);
+    assert_eq!(cfg.limits.body_read_timeout.get(), Duration::from_secs(30));
     assert_eq!(cfg.limits.max_connections, 10_000);
     assert_eq!(cfg.shutdown_grace.get(), Duration::from_secs(20));
     cfg.validate().unwrap();
@@ -101,6 +102,6 @@ fn relative_paths_follow_the_file_and_overrides_win() {
 #[test]
 fn the_shipped_file_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/toolgate.yaml");
-    let cfg = Config::from_file(&path).unwrap();
+    let cfg = Config::load(&path, Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.policies.unwrap().ends_with("../policies/tools"));
 }

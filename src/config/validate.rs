@@ -74,6 +74,7 @@ impl Config {
                 "limits.header_read_timeout",
                 self.limits.header_read_timeout,
             ),
+            ("limits.body_read_timeout", self.limits.body_read_timeout),
         ] {
             if d.get() == Duration::ZERO {
                 err(path, "must be more than 0".into());

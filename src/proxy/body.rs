@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
 use hyper::body::Body;
+use std::time::Duration;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -29,8 +30,14 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    /// Buffers `body` when `read` is set (bounded by `limit`), else leaves it streaming.
-    pub async fn take(body: B, read: bool, limit: u64) -> Result<RequestBody<B>, Refusal> {
+    /// Buffers `body` when `read` is set (bounded by `limit` bytes and `deadline`), else
+    /// leaves it streaming.
+    pub async fn take(
+        body: B,
+        read: bool,
+        limit: u64,
+        deadline: Duration,
+    ) -> Result<RequestBody<B>, Refusal> {
         if !read {
             return Ok(RequestBody::Streaming(body));
         }
@@ -39,7 +46,12 @@ where
             return Err(Refusal::BodyTooLarge { limit });
         }
         let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-        match Limited::new(body, cap).collect().await {
+        let collected = tokio::time::timeout(deadline, Limited::new(body, cap).collect()).await;
+        // A trickled body would otherwise hold the request (and its slot) forever.
+        let Ok(collected) = collected else {
+            return Err(Refusal::BodyTimeout);
+        };
+        match collected {
             Ok(collected) => Ok(RequestBody::Buffered(collected.to_bytes())),
             Err(e) if e.is::<LengthLimitError>() => Err(Refusal::BodyTooLarge { limit }),
             Err(e) => Err(Refusal::BodyUnreadable(e.to_string())),

@@ -167,6 +167,9 @@ pub fn for_upstream(
         headers.remove(name);
     }
     headers.remove(X_REAL_IP);
+    // `Expect: 100-continue` was answered on the client's connection; the upstream gets the
+    // body without waiting.
+    headers.remove(header::EXPECT);
     // HTTP/1 framing is rebuilt by the client from the body itself.
     headers.remove(header::CONTENT_LENGTH);
     if !headers.contains_key(header::HOST) {

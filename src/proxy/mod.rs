@@ -40,6 +40,8 @@ pub struct Gate {
     pub max_header_bytes: usize,
     /// `limits.max_body_bytes`.
     pub max_body_bytes: u64,
+    /// `limits.body_read_timeout`.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Gate {
@@ -55,6 +57,7 @@ impl Gate {
             ids: RequestIds::default(),
             max_header_bytes: cfg.limits.max_header_bytes,
             max_body_bytes: cfg.limits.max_body_bytes,
+            body_read_timeout: cfg.limits.body_read_timeout.get(),
         })
     }
 }
@@ -156,7 +159,13 @@ where
     let upstream_uri = gate.upstream.uri_for(&target.path, target.query)?;
 
     // 2. Extract: the route's context, reading the body only if the context needs it.
-    let body = RequestBody::take(body, route.context.reads_body, gate.max_body_bytes).await?;
+    let body = RequestBody::take(
+        body,
+        route.context.reads_body,
+        gate.max_body_bytes,
+        gate.body_read_timeout,
+    )
+    .await?;
     let verdict = {
         let view = RequestView {
             headers: &parts.headers,
@@ -218,5 +227,22 @@ impl<F: Future> Future for CatchUnwind<F> {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Err(panic) => Poll::Ready(Err(panic)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_becomes_an_error_not_an_unwind() {
+        let ok = CatchUnwind(Box::pin(async { 7 })).await;
+        assert_eq!(ok.ok(), Some(7));
+        let panicked = CatchUnwind(Box::pin(async {
+            tokio::task::yield_now().await;
+            panic!("bug on the request path");
+        }))
+        .await;
+        assert!(panicked.is_err());
     }
 }

@@ -31,6 +31,8 @@ pub enum Refusal {
     BadUpstreamTarget(String),
     /// The body is larger than `limits.max_body_bytes` (413).
     BodyTooLarge { limit: u64 },
+    /// A body toolgate reads did not arrive within `limits.body_read_timeout` (408).
+    BodyTimeout,
     /// The client's body stream failed before it was complete (400).
     BodyUnreadable(String),
     /// The policy denied the action (403).
@@ -117,6 +119,13 @@ impl Refusal {
                 Body::Invalid(
                     InvalidRequest,
                     format!("request body is over the {limit}-byte limit"),
+                ),
+            ),
+            Refusal::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                Body::Invalid(
+                    InvalidRequest,
+                    "request body did not arrive within body_read_timeout".into(),
                 ),
             ),
             Refusal::BodyUnreadable(why) => (

@@ -68,7 +68,9 @@ impl fmt::Display for TargetError {
 /// Size of a request head as HTTP/1.1 would spell it (request line, `name: value\r\n`
 /// per field), so the limit means the same over HTTP/1.1 and HTTP/2.
 pub fn head_size(parts: &Parts) -> usize {
-    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    let target = parts.uri.authority().map_or(0, |a| a.as_str().len() + 8)
+        + parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let line = parts.method.as_str().len() + target + 12;
     parts
         .headers
         .iter()

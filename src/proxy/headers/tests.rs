@@ -74,6 +74,7 @@ fn upstream_headers_are_toolgates_own() {
         ("x-toolgate-anything", "1"),
         ("traceparent", "00-abc-def-01"),
         ("authorization", "Bearer t"),
+        ("expect", "100-continue"),
     ]);
     let peer = Peer {
         addr: "[::1]:5000".parse().unwrap(),
