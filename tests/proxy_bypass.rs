@@ -29,6 +29,7 @@ const CASES: &[(&str, u16)] = &[
     ("delete /items/7 HTTP/1.1", 403),
     ("DELETE /items/7?_method=GET HTTP/1.1", 400),
     ("CONNECT t:443 HTTP/1.1", 400),
+    ("DELETE /items/7 HTTP/1.1\r\nHost: u", 400),
     ("OPTIONS * HTTP/1.1", 400),
 ];
 

@@ -1,3 +1,5 @@
+//! Config parsing, defaults, validation paths, relative paths and overrides.
+
 use super::*;
 use std::time::Duration;
 

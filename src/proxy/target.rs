@@ -103,7 +103,7 @@ pub fn check(parts: &Parts) -> Result<Target<'_>, TargetError> {
     Ok(target)
 }
 
-/// One `Host` at most; and when the target carries an authority (HTTP/1.1 absolute-form,
+/// Exactly one `Host` for HTTP/1.1 (at most one otherwise); and when the target carries an authority (HTTP/1.1 absolute-form,
 /// HTTP/2 `:authority`), it must be the same host the `Host` header names, so the
 /// upstream, which sees `Host`, and toolgate agree on what is addressed.
 fn check_authority(parts: &Parts) -> Result<(), TargetError> {
@@ -113,6 +113,10 @@ fn check_authority(parts: &Parts) -> Result<(), TargetError> {
         return Err(TargetError::Host("more than one Host header"));
     }
     let Some(authority) = parts.uri.authority() else {
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (HTTP/1.0 may omit it).
+        if host.is_none() && parts.version == Version::HTTP_11 {
+            return Err(TargetError::Host("HTTP/1.1 request without a Host header"));
+        }
         return Ok(());
     };
     if !matches!(parts.uri.scheme_str(), Some("http" | "https")) {
@@ -148,9 +152,13 @@ mod tests {
     use super::*;
     use http::Request;
 
+    /// `Host: t` is added unless the case names a host; `("host", "")` means none at all.
     fn parts(method: &str, uri: &str, headers: &[(&str, &str)], v: Version) -> Parts {
         let mut b = Request::builder().method(method).uri(uri).version(v);
-        for (k, val) in headers {
+        if !headers.iter().any(|(k, _)| *k == "host") {
+            b = b.header("host", "t");
+        }
+        for (k, val) in headers.iter().filter(|(_, v)| !v.is_empty()) {
             b = b.header(*k, *val);
         }
         b.body(()).unwrap().into_parts().0
@@ -164,9 +172,11 @@ mod tests {
             ("GET", "/a/b?x=1", &[("host", "t")], h1, true),
             ("GET", "http://t/a", &[("host", "T")], h1, true),
             ("GET", "http://other/a", &[("host", "t")], h1, false),
-            ("GET", "http://t/a", &[], h1, false),
+            ("GET", "http://t/a", &[("host", "")], h1, false),
+            ("GET", "/a", &[("host", "")], h1, false),
+            ("GET", "/a", &[("host", "")], Version::HTTP_10, true),
             ("GET", "ftp://t/a", &[("host", "t")], h1, false),
-            ("GET", "https://t/a", &[], Version::HTTP_2, true),
+            ("GET", "https://t/a", &[("host", "")], Version::HTTP_2, true),
             (
                 "GET",
                 "https://t/a",
@@ -201,6 +211,6 @@ mod tests {
     #[test]
     fn head_size_counts_line_and_fields() {
         let p = parts("GET", "/abc", &[("x-a", "12345")], Version::HTTP_11);
-        assert_eq!(head_size(&p), 3 + 4 + 12 + 3 + 5 + 4);
+        assert_eq!(head_size(&p), 3 + 4 + 12 + (3 + 5 + 4) + (4 + 1 + 4));
     }
 }

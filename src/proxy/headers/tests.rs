@@ -1,3 +1,5 @@
+//! Header hygiene: request ids, Connection tokens, the upstream leg, responses.
+
 use super::*;
 
 fn map(pairs: &[(&str, &str)]) -> HeaderMap {
