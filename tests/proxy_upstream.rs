@@ -74,6 +74,18 @@ async fn upstream_reset_mid_body_aborts_the_response() {
 }
 
 #[tokio::test]
+async fn upstream_connections_are_pooled() {
+    let up = Upstream::start().await;
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |_| {}).await;
+    for _ in 0..3 {
+        let r = call(gate.addr, "GET", "/items/1", &[ENV], "").await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(up.seen().len(), 3);
+    assert_eq!(up.connections(), 1, "one kept-alive upstream connection");
+}
+
+#[tokio::test]
 async fn upstream_statuses_pass_through_with_tags() {
     let up = Upstream::start().await;
     up.set(Behavior::Status(500));

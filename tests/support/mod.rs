@@ -61,6 +61,7 @@ pub enum Behavior {
 /// An in-process hyper upstream that records every request it receives.
 pub struct Upstream {
     pub addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<Seen>>>,
     behavior: Arc<Mutex<Behavior>>,
 }
@@ -72,11 +73,14 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let behavior = Arc::new(Mutex::new(Behavior::Ok));
         let (s, b) = (seen.clone(), behavior.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                count.fetch_add(1, Ordering::SeqCst);
                 let (s, b) = (s.clone(), b.clone());
                 tokio::spawn(async move {
                     let svc =
@@ -89,6 +93,7 @@ impl Upstream {
         });
         Upstream {
             addr,
+            connections,
             seen,
             behavior,
         }
@@ -100,6 +105,11 @@ impl Upstream {
 
     pub fn set(&self, b: Behavior) {
         *self.behavior.lock().unwrap() = b;
+    }
+
+    /// How many connections toolgate opened to it.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Every request received so far.
