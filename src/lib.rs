@@ -8,5 +8,6 @@
 pub mod bundle;
 pub mod classify;
 pub mod extract;
+pub mod metrics;
 pub mod policy;
 pub mod snapshot;
