@@ -11,4 +11,5 @@ pub mod classify;
 pub mod extract;
 pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod snapshot;
