@@ -187,6 +187,32 @@ async fn the_watch_survives_replacing_the_dir() {
 }
 
 #[tokio::test]
+async fn swapping_a_symlinked_dir_reloads() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    for v in ["1", "2", "3"] {
+        let release = tmp.path().join(format!("release-{v}"));
+        fs::create_dir(&release).unwrap();
+        write_bundle(&release, v);
+    }
+    let current = tmp.path().join("current");
+    symlink("release-1", &current).unwrap();
+    let (reloader, _) = start(&current).await;
+    let _watch = reloader.watch_with(QUIET).unwrap();
+
+    // A deploy that flips `current` to a new release with an atomic rename.
+    for v in [2, 3] {
+        let next = tmp.path().join("current.next");
+        symlink(format!("release-{v}"), &next).unwrap();
+        fs::rename(&next, &current).unwrap();
+        serves(reloader.snapshot(), v).await;
+    }
+    // The watch follows to the release now current.
+    write_bundle(&tmp.path().join("release-3"), "4");
+    serves(reloader.snapshot(), 4).await;
+}
+
+#[tokio::test]
 async fn sighup_reloads() {
     let tmp = tempfile::tempdir().unwrap();
     write_bundle(tmp.path(), "1");
