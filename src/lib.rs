@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod classify;
+pub mod commands;
 pub mod extract;
 pub mod metrics;
 pub mod policy;

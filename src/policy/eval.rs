@@ -128,12 +128,16 @@ impl Policy {
             }
             self.check(&rule.require, facts, now, &mut issues);
         }
-        let approved = facts.approval_state() == ApprovalState::Approved;
-        if action.destructive && !approved {
-            issues.insert(IssueCode::DestructiveActionRequiresApproval);
-        }
-        if action.destructive && approved {
-            self.check_approval_evidence(facts, now, &mut issues);
+        if action.destructive {
+            // A destructive side effect needs approval whatever the constraints say, so it
+            // gets the whole approval check: a rejection denies, self-approval denies.
+            match facts.approval_state() {
+                ApprovalState::Rejected => issues.insert(IssueCode::ApprovalRejected),
+                ApprovalState::NotApproved => {
+                    issues.insert(IssueCode::DestructiveActionRequiresApproval)
+                }
+                ApprovalState::Approved => self.check_approval_evidence(facts, now, &mut issues),
+            }
         }
         if !action.unclassified.is_empty() && self.risk.defer_unclassified {
             issues.insert(IssueCode::SideEffectUnclassified);

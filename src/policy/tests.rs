@@ -111,6 +111,14 @@ fn every_engine_issue_code_from_its_cause() {
             vec![DestructiveActionRequiresApproval],
         ),
         (
+            json!({"goal": "g", "side_effects": ["delete"], "context": {"approval_status": "rejected"}}),
+            vec![ApprovalRejected],
+        ),
+        (
+            json!({"goal": "g", "side_effects": ["delete"], "context": approved(json!({"actor": "alice@example.com"}))}),
+            vec![SelfApproval],
+        ),
+        (
             json!({"goal": "g", "side_effects": ["delete"], "context": approved(json!({"approved_at": "2026-03-16T07:00:00Z"}))}),
             vec![ApprovalExpired],
         ),

@@ -1,0 +1,169 @@
+//! Criterion benchmarks of the decision path: route matching at 10, 100 and 1,000 routes,
+//! context extraction from headers and from a JSON body, evaluation for each example route,
+//! and a whole decision (normalize + match + extract + evaluate) for the seed scenarios.
+//! Run: `cargo bench --bench engine`.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use http::{HeaderMap, HeaderValue, Method};
+use jiff::Timestamp;
+use std::path::Path;
+use toolgate::classify::normalize::normalize;
+use toolgate::classify::router::RouteTable;
+use toolgate::extract::{extract, RequestView};
+use toolgate::snapshot::Snapshot;
+
+fn example() -> Snapshot {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tools");
+    toolgate::bundle::load(&dir, Timestamp::UNIX_EPOCH).expect("example bundle loads")
+}
+
+fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+/// A seed scenario as it arrives at the proxy.
+struct Scenario {
+    name: &'static str,
+    method: Method,
+    target: &'static str,
+    headers: HeaderMap,
+    body: Option<&'static [u8]>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let finance = [
+        ("x-actor", "agent-7"),
+        ("x-actor-role", "finance_operator"),
+        ("x-environment", "production"),
+        ("x-run-id", "run_pay_001"),
+    ];
+    vec![
+        Scenario {
+            name: "read payout (allow)",
+            method: Method::GET,
+            target: "/payments/v1/payouts/po_123",
+            headers: headers(&finance),
+            body: None,
+        },
+        Scenario {
+            name: "staging deploy (allow)",
+            method: Method::POST,
+            target: "/deploy/v1/deployments",
+            headers: headers(&[
+                ("x-actor", "agent-7"),
+                ("x-actor-role", "release_manager"),
+                ("x-environment", "staging"),
+            ]),
+            body: Some(br#"{"service":"payments","release":"2026.03.14","environment":"staging"}"#),
+        },
+        Scenario {
+            name: "production delete, wrong role (deny)",
+            method: Method::DELETE,
+            target: "/db/v1/tenants/t-42",
+            headers: headers(&[
+                ("x-actor", "agent-7"),
+                ("x-actor-role", "support_agent"),
+                ("x-environment", "production"),
+            ]),
+            body: None,
+        },
+        Scenario {
+            name: "payout without approval (defer)",
+            method: Method::POST,
+            target: "/payments/v1/payouts",
+            headers: headers(&finance),
+            body: Some(br#"{"amount":2500,"currency":"EUR","destination":"acct_981"}"#),
+        },
+    ]
+}
+
+fn bench_match(c: &mut Criterion) {
+    let mut group = c.benchmark_group("route_match");
+    for n in [10usize, 100, 1000] {
+        let templates: Vec<(Method, String)> = (0..n)
+            .map(|i| match i % 3 {
+                0 => (Method::GET, format!("/svc{i}/v1/items/{{id}}")),
+                1 => (Method::POST, format!("/svc{i}/v1/items")),
+                _ => (
+                    Method::DELETE,
+                    format!("/svc{i}/v1/items/{{id}}/children/{{child}}"),
+                ),
+            })
+            .collect();
+        let table =
+            RouteTable::build(templates.iter().map(|(m, p)| (m, p.as_str()))).expect("routes");
+        let probe = format!("/svc{}/v1/items/abc", (n / 3) * 3);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &probe, |b, p| {
+            b.iter(|| black_box(table.find(&Method::GET, black_box(p)).is_some()))
+        });
+    }
+    group.finish();
+}
+
+fn bench_decisions(c: &mut Criterion) {
+    let snap = example();
+    let now: Timestamp = "2026-03-16T10:00:00Z".parse().unwrap();
+    let mut extract_group = c.benchmark_group("extract");
+    let mut whole = Vec::new();
+    for s in scenarios() {
+        let target = normalize(s.target).expect("normalizes");
+        let m = snap.table.find(&s.method, &target.path).expect("mapped");
+        let route = &snap.routes[m.index];
+        let view = RequestView {
+            headers: &s.headers,
+            params: &m.params,
+            query: target.query,
+            body: s.body,
+        };
+        extract_group.bench_function(s.name, |b| {
+            b.iter(|| black_box(extract(&route.context, black_box(&view)).is_ok()))
+        });
+        whole.push(s);
+    }
+    extract_group.finish();
+
+    let mut group = c.benchmark_group("decision");
+    for s in &whole {
+        group.bench_function(s.name, |b| {
+            b.iter(|| {
+                let target = normalize(black_box(s.target)).expect("normalizes");
+                let m = snap.table.find(&s.method, &target.path).expect("mapped");
+                let route = &snap.routes[m.index];
+                let view = RequestView {
+                    headers: &s.headers,
+                    params: &m.params,
+                    query: target.query,
+                    body: s.body,
+                };
+                let facts = extract(&route.context, &view).expect("extracts").facts;
+                black_box(snap.policy.evaluate(&route.action, &facts, now).issues)
+            })
+        });
+    }
+    group.finish();
+
+    let mut eval = c.benchmark_group("evaluate");
+    for s in &whole {
+        let target = normalize(s.target).expect("normalizes");
+        let m = snap.table.find(&s.method, &target.path).expect("mapped");
+        let route = &snap.routes[m.index];
+        let view = RequestView {
+            headers: &s.headers,
+            params: &m.params,
+            query: target.query,
+            body: s.body,
+        };
+        let facts = extract(&route.context, &view).expect("extracts").facts;
+        eval.bench_function(s.name, |b| {
+            b.iter(|| black_box(snap.policy.evaluate(&route.action, black_box(&facts), now)))
+        });
+    }
+    eval.finish();
+}
+
+criterion_group!(benches, bench_match, bench_decisions);
+criterion_main!(benches);

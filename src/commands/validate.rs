@@ -1,0 +1,22 @@
+//! `toolgate validate`: load and compile a bundle, report every error, change nothing.
+
+use super::{exit, load};
+use std::path::Path;
+
+pub fn validate(dir: &Path) -> u8 {
+    match load(dir) {
+        Ok(s) => {
+            println!(
+                "{} is valid: {} ({}), {} routes, {} rules, {} tests",
+                dir.display(),
+                s.meta.policy_version,
+                s.meta.digest,
+                s.routes.len(),
+                s.policy.rules.len(),
+                s.tests.len()
+            );
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}

@@ -1,0 +1,325 @@
+//! Reading JSON-pointer values out of a request body in one streaming pass, with no tree
+//! built: the walker follows only the pointers still matching the current path, and keeps
+//! the scalars they end at (borrowed from the body when the JSON string has no escapes).
+//!
+//! Everything two JSON parsers could read differently is refused: duplicate keys in any
+//! object, keys that differ from a key the map reads (at that depth) only by case, blank
+//! padding or a NUL cut, nesting deeper than [`MAX_DEPTH`], trailing data, numbers out of
+//! the f64 range, and invalid UTF-8 or lone surrogates (serde_json refuses the last ones).
+
+use super::ExtractError;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use smallvec::SmallVec;
+use std::borrow::Cow;
+use std::fmt;
+
+/// The deepest nesting of objects and arrays accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// A value a pointer ends at. `null` and missing values are not kept (absent).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Json<'de> {
+    Str(Cow<'de, str>),
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    /// An object or an array: never a fact.
+    Composite,
+}
+
+impl Json<'_> {
+    /// The JSON text of a scalar that is not a string.
+    pub(super) fn render(&self) -> Option<String> {
+        match self {
+            Json::Bool(b) => Some(b.to_string()),
+            Json::U64(n) => Some(n.to_string()),
+            Json::I64(n) => Some(n.to_string()),
+            Json::F64(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()),
+            Json::Str(_) | Json::Composite => None,
+        }
+    }
+}
+
+pub(super) type Values<'de> = SmallVec<[Option<Json<'de>>; 4]>;
+
+/// Walks `body`, returning for each pointer (tokens, in order) the value it ends at.
+pub(super) fn walk<'de>(
+    body: &'de [u8],
+    pointers: &[&[Box<str>]],
+) -> Result<Values<'de>, ExtractError> {
+    let mut walk = Walk {
+        pointers,
+        out: SmallVec::from_elem(None, pointers.len()),
+        error: None,
+    };
+    let root = Node {
+        active: (0..pointers.len()).collect(),
+        root_object: pointers.iter().any(|p| !p.is_empty()),
+        depth: 0,
+        walk: &mut walk,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let res = root.deserialize(&mut de).and_then(|()| de.end());
+    match res {
+        Ok(()) => Ok(walk.out),
+        Err(e) => Err(walk
+            .error
+            .take()
+            .unwrap_or_else(|| ExtractError::BodyInvalidJson(e.to_string().into()))),
+    }
+}
+
+struct Walk<'p, 'de> {
+    pointers: &'p [&'p [Box<str>]],
+    out: Values<'de>,
+    /// The precise reason, when the walk itself refused the document.
+    error: Option<ExtractError>,
+}
+
+impl<'de> Walk<'_, 'de> {
+    fn fail<E: de::Error>(&mut self, e: ExtractError) -> Result<(), E> {
+        let msg = e.to_string();
+        self.error = Some(e);
+        Err(E::custom(msg))
+    }
+
+    /// Keeps `v` for every active pointer that ends at this depth.
+    fn keep(&mut self, active: &[usize], depth: usize, v: Json<'de>) {
+        for &i in active {
+            if self.pointers[i].len() == depth {
+                self.out[i] = Some(v.clone());
+            }
+        }
+    }
+
+    /// A key of an object at `depth` that is not a key the map reads there, but would be
+    /// to a parser that folds case, trims blanks or stops at NUL.
+    fn ambiguous(&self, key: &str, depth: usize) -> Option<&str> {
+        self.pointers
+            .iter()
+            .filter_map(|p| p.get(depth))
+            .map(|t| &**t)
+            .find(|t| *t != key && loose_eq(t, key))
+    }
+}
+
+/// Equal once cut at the first NUL, trimmed of blanks, and compared without case.
+pub(super) fn loose_eq(a: &str, b: &str) -> bool {
+    fn fold(s: &str) -> &str {
+        s.split('\0').next().unwrap_or("").trim()
+    }
+    caseless_eq(fold(a), fold(b))
+}
+
+/// ASCII and Unicode case-insensitive equality (lower- or upper-case mappings agree).
+pub(super) fn caseless_eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+        || a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+        || a.chars()
+            .flat_map(char::to_uppercase)
+            .eq(b.chars().flat_map(char::to_uppercase))
+}
+
+/// RFC 6901: an array index token is `0` or digits without a leading zero.
+fn is_index(token: &str, i: usize) -> bool {
+    !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_digit())
+        && (token == "0" || !token.starts_with('0'))
+        && token.parse::<usize>() == Ok(i)
+}
+
+struct Node<'w, 'p, 'de> {
+    walk: &'w mut Walk<'p, 'de>,
+    /// Pointers whose first `depth` tokens match the path to this value.
+    active: SmallVec<[usize; 8]>,
+    depth: usize,
+    /// The root must be an object (some pointer is not empty).
+    root_object: bool,
+}
+
+impl<'de> Node<'_, '_, 'de> {
+    fn scalar<E: de::Error>(self, v: Json<'de>) -> Result<(), E> {
+        if self.root_object {
+            return self.walk.fail(ExtractError::BodyNotObject);
+        }
+        self.walk.keep(&self.active, self.depth, v);
+        Ok(())
+    }
+
+    fn enter<E: de::Error>(&mut self) -> Result<(), E> {
+        self.walk.keep(&self.active, self.depth, Json::Composite);
+        if self.depth >= MAX_DEPTH {
+            return self.walk.fail(ExtractError::BodyTooDeep);
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.scalar(Json::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.scalar(Json::I64(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.scalar(Json::U64(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.scalar(Json::F64(v))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.scalar(Json::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.scalar(Json::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        self.scalar(Json::Str(Cow::Owned(v)))
+    }
+
+    /// `null`: absent.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if self.root_object {
+            return self.walk.fail(ExtractError::BodyNotObject);
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        if self.root_object {
+            return self.walk.fail(ExtractError::BodyNotObject);
+        }
+        self.enter()?;
+        let depth = self.depth;
+        let mut i = 0usize;
+        loop {
+            let active = self
+                .active
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    self.walk.pointers[p]
+                        .get(depth)
+                        .is_some_and(|t| is_index(t, i))
+                })
+                .collect();
+            let child = Node {
+                walk: &mut *self.walk,
+                active,
+                depth: depth + 1,
+                root_object: false,
+            };
+            if seq.next_element_seed(child)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.enter()?;
+        let depth = self.depth;
+        let mut keys: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if let Some(read) = self.walk.ambiguous(&key, depth) {
+                let e = ExtractError::BodyAmbiguousKey {
+                    key: key.as_ref().into(),
+                    read: read.into(),
+                };
+                return self.walk.fail(e);
+            }
+            let active = self
+                .active
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    self.walk.pointers[p]
+                        .get(depth)
+                        .is_some_and(|t| **t == *key)
+                })
+                .collect();
+            map.next_value_seed(Node {
+                walk: &mut *self.walk,
+                active,
+                depth: depth + 1,
+                root_object: false,
+            })?;
+            keys.push(key);
+        }
+        if let Some(dup) = duplicate(&mut keys) {
+            let e = ExtractError::BodyDuplicateKey { key: dup.into() };
+            return self.walk.fail(e);
+        }
+        Ok(())
+    }
+}
+
+/// A key present twice (compared unescaped, byte for byte).
+fn duplicate<'k>(keys: &'k mut [Cow<'_, str>]) -> Option<&'k str> {
+    if keys.len() <= 16 {
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].contains(k) {
+                return Some(k);
+            }
+        }
+        return None;
+    }
+    keys.sort_unstable();
+    keys.windows(2)
+        .find(|w| w[0] == w[1])
+        .map(|w| w[0].as_ref())
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
