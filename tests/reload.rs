@@ -328,3 +328,90 @@ async fn readers_only_ever_see_whole_snapshots() {
     assert_eq!(check(&reloader.snapshot().load()), 51);
     assert!(loads.load(Ordering::Relaxed) > 0);
 }
+
+// ---------------------------------------------------------------- the real loader
+
+/// A copy of the example bundle in a tempdir, to edit freely.
+fn example_bundle() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tools");
+    fs::create_dir(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tools");
+    for entry in fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    (tmp, dir)
+}
+
+/// Replaces `from` by `to` in one file, the way an editor saves: temp file, rename over.
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let text = fs::read_to_string(dir.join(file)).unwrap();
+    assert!(text.contains(from), "{file} lacks {from:?}");
+    let tmp = dir.join(format!(".{file}.tmp"));
+    fs::write(&tmp, text.replacen(from, to, 1)).unwrap();
+    fs::rename(tmp, dir.join(file)).unwrap();
+}
+
+async fn start_real(dir: &Path) -> (Reloader, Metrics) {
+    let metrics = Metrics::new(&Registry::new(), "test").unwrap();
+    let loader = toolgate::reload::bundle_loader();
+    let reloader = Reloader::load(dir.to_path_buf(), loader, metrics.clone())
+        .await
+        .unwrap();
+    (reloader, metrics)
+}
+
+#[tokio::test]
+async fn a_real_bundle_reloads_when_its_version_is_edited() {
+    let (_tmp, dir) = example_bundle();
+    let (reloader, metrics) = start_real(&dir).await;
+    let first = reloader.status();
+    assert_eq!(first.policy_version.as_ref(), "tools@1.0.0");
+    assert!(first.routes > 0);
+    let _watch = reloader.watch_with(QUIET).unwrap();
+
+    edit(&dir, "bundle.yaml", "version: 1.0.0", "version: 1.0.1");
+    let swap = reloader.snapshot();
+    eventually("tools@1.0.1", || {
+        &*swap.load().meta.policy_version == "tools@1.0.1"
+    })
+    .await;
+    let now = reloader.status();
+    assert_ne!(now.digest, first.digest);
+    assert_eq!((now.routes, now.last_error), (first.routes, None));
+    let text = metrics.encode();
+    let info: Vec<_> = text
+        .lines()
+        .filter(|l| l.starts_with("toolgate_bundle_info{"))
+        .collect();
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert!(info[0].contains("version=\"1.0.1\""), "{}", info[0]);
+}
+
+#[tokio::test]
+async fn a_real_bundle_error_is_reported_with_file_and_line() {
+    let (_tmp, dir) = example_bundle();
+    let (reloader, metrics) = start_real(&dir).await;
+    edit(&dir, "bundle.yaml", "risk: 40", "risk: lots");
+    let err = reloader.reload_now().await.unwrap_err().to_string();
+    let bundle_yaml = dir.join("bundle.yaml").display().to_string();
+    assert!(err.starts_with(&format!("{bundle_yaml}:")), "{err}");
+    assert!(err.contains("risk"), "{err}");
+    assert_eq!(reloader.last_error(), Some(err));
+    assert_eq!(reloader.status().policy_version.as_ref(), "tools@1.0.0");
+    assert_eq!(reloads(&metrics, "failure"), 1);
+}
+
+#[tokio::test]
+async fn a_bundle_whose_own_tests_fail_is_refused() {
+    let (_tmp, dir) = example_bundle();
+    let (reloader, _) = start_real(&dir).await;
+    let before = reloader.snapshot().load_full();
+    edit(&dir, "tests.yaml", "verdict: ALLOW", "verdict: DENY");
+    let err = reloader.reload_now().await.unwrap_err().to_string();
+    let tests_yaml = dir.join("tests.yaml").display().to_string();
+    assert!(err.starts_with(&format!("{tests_yaml}:")), "{err}");
+    assert!(err.contains("failed: verdict"), "{err}");
+    assert!(Arc::ptr_eq(&before, &reloader.snapshot().load_full()));
+}

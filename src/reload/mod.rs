@@ -24,6 +24,34 @@ use std::sync::Arc;
 /// per line). It runs on a blocking thread, so it may do file I/O.
 pub type Loader = Arc<dyn Fn(&Path) -> Result<Snapshot, String> + Send + Sync>;
 
+/// The production loader: [`bundle::load`](crate::bundle::load) stamped with the current
+/// time, then the bundle's own tests, which must all pass. A bundle whose tests fail is
+/// refused like a bundle that does not parse: its authors said what it must decide, and it
+/// does not.
+pub fn bundle_loader() -> Loader {
+    Arc::new(|dir: &Path| {
+        let snapshot =
+            crate::bundle::load(dir, jiff::Timestamp::now()).map_err(|e| e.to_string())?;
+        let failed: Vec<String> = crate::bundle::run_tests(&snapshot)
+            .into_iter()
+            .filter(|t| !t.passed)
+            .map(|t| {
+                format!(
+                    "{}: test {:?} failed: {}",
+                    t.location,
+                    t.name,
+                    t.failures.join("; ")
+                )
+            })
+            .collect();
+        if failed.is_empty() {
+            Ok(snapshot)
+        } else {
+            Err(failed.join("\n"))
+        }
+    })
+}
+
 /// What asked for a reload; a log field, so an operator can tell SIGHUP from a file event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trigger {
