@@ -5,6 +5,7 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+pub mod audit;
 pub mod authorize;
 pub mod bundle;
 pub mod classify;
@@ -12,7 +13,9 @@ pub mod commands;
 pub mod config;
 pub mod extract;
 pub mod forward;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod snapshot;

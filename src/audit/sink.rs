@@ -1,0 +1,264 @@
+//! The audit sink: the request path hands a record over with one non-blocking channel send;
+//! ONE writer thread serializes records to JSON lines, writes them buffered (flushing
+//! whenever the queue runs empty), and files them in the ring of recent records.
+//!
+//! A record that cannot be queued (queue full, writer failed, sink closed) or written is
+//! counted in `toolgate_audit_records_dropped_total` and logged with its request id: audit
+//! loss is always visible, never silent.
+//!
+//! The writer is a thread, not a tokio task, because its work is blocking I/O (stdout, a
+//! file) that must not stall the runtime's workers.
+
+use super::ring::Ring;
+use super::AuditRecord;
+use prometheus::IntCounter;
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{mpsc, oneshot};
+
+/// How many recent records `recent` can find, unless configured otherwise.
+pub const DEFAULT_RING_CAPACITY: usize = 4096;
+/// The writer's buffer: large enough to batch a burst into few `write` calls.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// How a sink is sized, and where it counts what it drops.
+#[derive(Clone, Debug)]
+pub struct AuditOptions {
+    /// Records queued between the request path and the writer; beyond it, records drop.
+    pub capacity: usize,
+    /// Recent records kept for lookup by request id.
+    pub ring_capacity: usize,
+    /// `toolgate_audit_records_dropped_total` (see `Metrics::audit_dropped`).
+    pub dropped: IntCounter,
+}
+
+impl AuditOptions {
+    pub fn new(capacity: usize, dropped: IntCounter) -> AuditOptions {
+        AuditOptions {
+            capacity,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            dropped,
+        }
+    }
+
+    pub fn ring_capacity(mut self, ring_capacity: usize) -> AuditOptions {
+        self.ring_capacity = ring_capacity;
+        self
+    }
+}
+
+enum Msg {
+    Record(Arc<AuditRecord>),
+    /// Write out everything queued before this message, then acknowledge.
+    Flush(oneshot::Sender<()>),
+    /// Refuse new records, write out everything queued, then acknowledge.
+    Close(oneshot::Sender<()>),
+}
+
+struct Shared {
+    /// Set once a write fails; from then on records are dropped at the door.
+    failed: AtomicBool,
+    dropped: IntCounter,
+    ring: Mutex<Ring>,
+}
+
+impl Shared {
+    fn drop_record(&self, request_id: &str, reason: &'static str) {
+        self.dropped.inc();
+        tracing::warn!(request_id, reason, "audit record dropped");
+    }
+}
+
+/// Where audit records go. Share it behind an `Arc`; every method takes `&self`.
+pub struct AuditSink {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+impl AuditSink {
+    /// Writes JSON lines to standard output.
+    pub fn stdout(opts: AuditOptions) -> io::Result<AuditSink> {
+        AuditSink::writer(Box::new(io::stdout()), opts)
+    }
+
+    /// Appends JSON lines to the file at `path`, creating it if needed.
+    pub fn file(path: &Path, opts: AuditOptions) -> io::Result<AuditSink> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        AuditSink::writer(Box::new(file), opts)
+    }
+
+    /// Writes JSON lines to any writer (tests, custom destinations).
+    pub fn writer(out: Box<dyn Write + Send>, opts: AuditOptions) -> io::Result<AuditSink> {
+        // tokio's bounded channel rejects 0; a zero-capacity sink would drop everything.
+        let (tx, rx) = mpsc::channel(opts.capacity.max(1));
+        let shared = Arc::new(Shared {
+            failed: AtomicBool::new(false),
+            dropped: opts.dropped,
+            ring: Mutex::new(Ring::new(opts.ring_capacity)),
+        });
+        let writer = Writer {
+            out: BufWriter::with_capacity(WRITE_BUFFER, out),
+            line: Vec::with_capacity(1024),
+            unflushed: Vec::new(),
+            shared: shared.clone(),
+        };
+        std::thread::Builder::new()
+            .name("toolgate-audit".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(AuditSink { tx, shared })
+    }
+
+    /// Hands a record to the writer. Never blocks: when the queue is full, the writer has
+    /// failed, or the sink is closed, the record is counted as dropped and logged.
+    pub fn record(&self, rec: AuditRecord) {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            self.shared.drop_record(&rec.request_id, "writer_failed");
+            return;
+        }
+        match self.tx.try_send(Msg::Record(Arc::new(rec))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Msg::Record(rec))) => {
+                self.shared.drop_record(&rec.request_id, "queue_full")
+            }
+            Err(mpsc::error::TrySendError::Closed(Msg::Record(rec))) => {
+                self.shared.drop_record(&rec.request_id, "closed")
+            }
+            Err(_) => unreachable!("only records are sent with try_send"),
+        }
+    }
+
+    /// Waits until every record queued before this call is written and flushed (or counted
+    /// as dropped). Returns at once if the sink is closed.
+    pub async fn flush(&self) {
+        self.barrier(Msg::Flush).await;
+    }
+
+    /// Refuses new records, then waits until every queued record is written and flushed.
+    /// For shutdown, after connections have drained.
+    pub async fn flush_and_close(&self) {
+        self.barrier(Msg::Close).await;
+    }
+
+    async fn barrier(&self, msg: fn(oneshot::Sender<()>) -> Msg) {
+        let (ack, done) = oneshot::channel();
+        // Waiting for queue space is fine here: this is never on the request path.
+        if self.tx.send(msg(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// The most recent record with this request id, if still in the ring. Records become
+    /// visible once the writer has taken them from the queue.
+    pub fn recent(&self, request_id: &str) -> Option<Arc<AuditRecord>> {
+        let ring = self
+            .shared
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        ring.get(request_id)
+    }
+
+    /// Records dropped so far (the value of the dropped counter).
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.get()
+    }
+}
+
+struct Writer {
+    out: BufWriter<Box<dyn Write + Send>>,
+    /// One serialized line, reused; a record is serialized fully before any byte of it is
+    /// written, so a serialization error cannot leave half a line.
+    line: Vec<u8>,
+    /// Request ids written into the buffer but not yet flushed: if the flush fails, these
+    /// are the records lost, and each is counted.
+    unflushed: Vec<Arc<str>>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        loop {
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Idle: push what we have to the destination before sleeping.
+                    self.flush();
+                    match rx.blocking_recv() {
+                        Some(msg) => msg,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            match msg {
+                Msg::Record(rec) => self.write(rec),
+                Msg::Flush(ack) => {
+                    self.flush();
+                    let _ = ack.send(());
+                }
+                Msg::Close(ack) => {
+                    rx.close();
+                    // Drain what was queued before the close took effect.
+                    while let Some(msg) = rx.blocking_recv() {
+                        match msg {
+                            Msg::Record(rec) => self.write(rec),
+                            Msg::Flush(a) | Msg::Close(a) => {
+                                let _ = a.send(());
+                            }
+                        }
+                    }
+                    self.flush();
+                    tracing::debug!("audit sink closed");
+                    let _ = ack.send(());
+                    return;
+                }
+            }
+        }
+        self.flush();
+    }
+
+    fn write(&mut self, rec: Arc<AuditRecord>) {
+        self.shared
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(rec.clone());
+        if self.shared.failed.load(Ordering::Relaxed) {
+            self.shared.drop_record(&rec.request_id, "writer_failed");
+            return;
+        }
+        self.line.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.line, &*rec) {
+            tracing::error!(request_id = %rec.request_id, error = %e, "audit record not serializable");
+            self.shared.drop_record(&rec.request_id, "serialize_failed");
+            return;
+        }
+        self.line.push(b'\n');
+        self.unflushed.push(rec.request_id.clone());
+        if let Err(e) = self.out.write_all(&self.line) {
+            self.fail(e);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.unflushed.is_empty() {
+            return;
+        }
+        match self.out.flush() {
+            Ok(()) => self.unflushed.clear(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// A write failed: the buffered records are lost, and so is every later one.
+    fn fail(&mut self, e: io::Error) {
+        tracing::error!(error = %e, lost = self.unflushed.len(), "audit writer failed; dropping records from now on");
+        self.shared.failed.store(true, Ordering::Relaxed);
+        for id in self.unflushed.drain(..) {
+            self.shared.drop_record(&id, "write_failed");
+        }
+    }
+}
