@@ -138,9 +138,10 @@ fn check_authority(parts: &Parts) -> Result<(), TargetError> {
     }
 }
 
-/// Whether a raw query has a `_method` key, in any case or percent-encoding.
+/// Whether a raw query has a `_method` key, in any case or percent-encoding, with `&` or
+/// the legacy `;` as separator (some frameworks still split on it).
 fn has_method_param(query: &str) -> bool {
-    query.split('&').any(|pair| {
+    query.split(['&', ';']).any(|pair| {
         let key = pair.split('=').next().unwrap_or("");
         let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
         key.trim().eq_ignore_ascii_case("_method")
@@ -200,6 +201,7 @@ mod tests {
             ("GET", "/a", &[("x-rewrite-url", "/admin")], h1, false),
             ("POST", "/a?_method=DELETE", &[], h1, false),
             ("POST", "/a?x=1&%5FMETHOD=DELETE", &[], h1, false),
+            ("POST", "/a?x=1;_method=DELETE", &[], h1, false),
             ("POST", "/a?method=DELETE", &[], h1, true),
         ];
         for (m, uri, hs, v, ok) in cases {
