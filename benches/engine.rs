@@ -25,6 +25,23 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     h
 }
 
+/// A payout body padded to about 1 KiB with fields the bundle does not read.
+const KIB_BODY: &str = concat!(
+    r#"{"amount":2500,"currency":"EUR","destination":"acct_981","memo":""#,
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ",
+    "incididunt ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud ",
+    "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat duis aute ",
+    "irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla ",
+    "pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia",
+    r#"","metadata":{"invoice":"INV-2026-000123","customer":"cus_7781","tags":["#,
+    r#""q1","eu","priority","manual-review","batch-17"],"lines":[{"sku":"A-1","qty":3},"#,
+    r#"{"sku":"B-22","qty":1},{"sku":"C-333","qty":12},{"sku":"D-4444","qty":7}]},"#,
+    r#""requested_by":"agent-7","requested_at":"2026-03-16T09:59:00Z","channel":"api","#,
+    r#""notes":"settlement for march invoices, see ticket FIN-2231 and FIN-2232 for the "#,
+    r#"reconciliation details and the approval thread in the finance channel","#,
+    r#""reference":"ref_0000000000000000000000000000000000000000000000000000000000"}"#
+);
+
 /// A seed scenario as it arrives at the proxy.
 struct Scenario {
     name: &'static str,
@@ -70,6 +87,52 @@ fn scenarios() -> Vec<Scenario> {
                 ("x-environment", "production"),
             ]),
             body: None,
+        },
+        Scenario {
+            name: "refund, approved (allow)",
+            method: Method::POST,
+            target: "/payments/v1/refunds",
+            headers: headers(&[
+                ("x-actor", "agent-7"),
+                ("x-actor-role", "finance_operator"),
+                ("x-environment", "production"),
+                ("x-approval-status", "approved"),
+                ("x-approved-by", "alice@example.com"),
+                ("x-approved-at", "2026-03-16T09:45:00Z"),
+            ]),
+            body: Some(br#"{"amount":120,"currency":"EUR","destination":"acct_981"}"#),
+        },
+        Scenario {
+            name: "production migration (defer)",
+            method: Method::POST,
+            target: "/deploy/v1/migrations",
+            headers: headers(&[
+                ("x-actor", "agent-7"),
+                ("x-actor-role", "release_manager"),
+                ("x-environment", "production"),
+                ("x-approval-status", "pending"),
+            ]),
+            body: Some(
+                br#"{"service":"payments","release":"2026.03.14","environment":"production"}"#,
+            ),
+        },
+        Scenario {
+            name: "tenant read (allow)",
+            method: Method::GET,
+            target: "/db/v1/tenants/t-42",
+            headers: headers(&[
+                ("x-actor", "agent-7"),
+                ("x-actor-role", "support_agent"),
+                ("x-environment", "production"),
+            ]),
+            body: None,
+        },
+        Scenario {
+            name: "payout, 1 KiB body (defer)",
+            method: Method::POST,
+            target: "/payments/v1/payouts",
+            headers: headers(&finance),
+            body: Some(KIB_BODY.as_bytes()),
         },
         Scenario {
             name: "payout without approval (defer)",

@@ -43,6 +43,93 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         policies: PathBuf,
     },
+    /// Run the sidecar. Flags override the config file. Exit 2 on an invalid config or
+    /// bundle; 0 after a graceful shutdown (SIGTERM or SIGINT).
+    Serve {
+        /// The sidecar config file.
+        #[arg(long, value_name = "FILE", default_value = "config/toolgate.yaml")]
+        config: PathBuf,
+        /// The proxy listener address, e.g. 0.0.0.0:8000.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The admin listener address, e.g. 127.0.0.1:9901.
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<std::net::SocketAddr>,
+        /// The upstream URL, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+        /// The policy bundle directory.
+        #[arg(long, value_name = "DIR")]
+        policies: Option<PathBuf>,
+        /// Log format for application logs (filter with RUST_LOG).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries the audit trail.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT: the start of a graceful shutdown.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGTERM handler");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
+    }
+}
+
+fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: LogFormat) -> u8 {
+    init_logs(log_format);
+    let cfg = match toolgate::config::Config::load(&config, overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("toolgate: invalid config {}:\n{e}", config.display());
+            return exit::INVALID;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("toolgate: cannot start the runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    match runtime.block_on(toolgate::server::serve(cfg, shutdown_signal())) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("toolgate: {e:#}");
+            exit::INVALID
+        }
+    }
 }
 
 fn read_request(source: &str) -> std::io::Result<Vec<u8>> {
@@ -72,6 +159,23 @@ fn main() -> ExitCode {
         },
         Command::Validate { policies } => commands::validate(&policies),
         Command::Test { policies } => commands::test(&policies),
+        Command::Serve {
+            config,
+            listen,
+            admin_listen,
+            upstream,
+            policies,
+            log_format,
+        } => serve(
+            config,
+            toolgate::config::Overrides {
+                listen,
+                admin_listen,
+                upstream,
+                policies,
+            },
+            log_format,
+        ),
     };
     ExitCode::from(code)
 }
