@@ -249,3 +249,21 @@ async fn without_a_client_ca_an_mtls_bundle_holds_every_request() {
     assert_eq!(body["issues"], json!(["ACTOR_ROLE_MISSING"]));
     assert!(up.seen().is_empty());
 }
+
+#[test]
+fn a_client_ca_that_is_not_a_file_is_a_config_error() {
+    let (_tmp, dir) = tempdir();
+    let server = test_cert(&dir);
+    let mut cfg = toolgate::config::Config {
+        policies: Some(dir.clone()),
+        ..Default::default()
+    };
+    cfg.tls = Some(Tls {
+        cert: server.cert.clone(),
+        key: server.key.clone(),
+        client_ca: Some(dir.join("missing-ca.pem")),
+    });
+    let errs = cfg.validate().unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].path, "tls.client_ca");
+}

@@ -187,7 +187,8 @@ impl Trust {
     }
 
     /// The approval a reviewer must give for this request, when approvals are signed and
-    /// the body was read (routes that may need approval always read it).
+    /// the body was read (routes that may need approval always read it). None while a
+    /// verified identity is missing: an approval for "whoever asks" is not asked for.
     pub fn approval_request(
         &self,
         input: &TrustInput<'_>,
@@ -196,6 +197,9 @@ impl Trust {
         policy_version: &str,
     ) -> Option<ApprovalRequest> {
         let verifier = self.approvals.as_ref()?;
+        if self.identity.is_verified() && facts.actor.is_none() {
+            return None;
+        }
         Some(ApprovalRequest {
             binding: binding_of(input, facts)?,
             goal: input.route.action.goal.to_string(),

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 mod bundle;
 mod cases;
+mod keys;
 mod routes;
 mod rules;
 mod trust;
