@@ -159,12 +159,22 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
     }
 
     if !args.once {
+        // tokio installs signal handlers when the signal future is first polled: poll it
+        // once before saying "Press Ctrl-C", or an early Ctrl-C kills the process instead.
+        let mut shutdown = std::pin::pin!(shutdown);
+        let stopped = tokio::select! {
+            biased;
+            () = &mut shutdown => true,
+            () = std::future::ready(()) => false,
+        };
         println!("\nTry it: the same requests with curl (Ctrl-C stops the demo):\n");
         for s in &all {
             println!("{}\n{}\n", s.comment(), s.curl(&base));
         }
         println!("Listening. Press Ctrl-C to stop.");
-        shutdown.await;
+        if !stopped {
+            shutdown.await;
+        }
         println!("toolgate demo: stopping");
     }
     let _ = stop.send(());
