@@ -99,6 +99,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Try toolgate in one minute: a mock tool API, the sidecar in front of it with the
+    /// shipped config and bundle, the seed scenarios replayed through it, then serving
+    /// until Ctrl-C. Exit 1 if a scenario ends unexpectedly.
+    Demo(toolgate::demo::Args),
 }
 
 /// Flags shared by `approve` and `token`.
@@ -264,6 +268,7 @@ fn main() -> ExitCode {
             },
             log_format,
         ),
+        Command::Demo(args) => toolgate::demo::main(args, shutdown_signal()),
     };
     ExitCode::from(code)
 }
