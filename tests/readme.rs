@@ -106,6 +106,29 @@ fn config_table_matches_the_shipped_config_file() {
 
 #[path = "support/demo.rs"]
 mod demo;
+mod support;
+
+/// The ```sh block of "The approval loop": a script, run whole by
+/// [`the_approval_loop_runs_as_written`], not command by command.
+fn approval_loop_block(text: &str) -> &str {
+    let section = &text[text
+        .find("### The approval loop")
+        .expect("README lacks the approval loop")..];
+    let start = section
+        .find("```sh\n")
+        .expect("the approval loop has no sh block")
+        + 6;
+    let len = section[start..].find("```").unwrap();
+    &section[start..start + len]
+}
+
+/// The README without the approval-loop script: the examples run one by one.
+fn readme_examples() -> String {
+    let text = readme();
+    let script = approval_loop_block(&text).to_owned();
+    assert!(script.contains("approve"), "{script}");
+    text.replacen(&script, "", 1)
+}
 
 /// One command of a ```sh block (continuations joined) and the comment line above it.
 #[derive(Clone, Debug)]
@@ -271,7 +294,7 @@ fn curl_examples_are_the_demos_and_do_what_their_comments_say() {
     assert_eq!(table_rows(demo_section), table_rows(&printed));
 
     // The README's curl lines for the proxy are exactly those the demo prints.
-    let readme_curls: Vec<Example> = sh_examples(&text)
+    let readme_curls: Vec<Example> = sh_examples(&readme_examples())
         .into_iter()
         .filter(|e| e.command.starts_with("curl "))
         .collect();
@@ -327,7 +350,8 @@ fn curl_examples_are_the_demos_and_do_what_their_comments_say() {
 #[test]
 fn shell_examples_run() {
     let root = demo::root();
-    for e in sh_examples(&readme()) {
+    // The approval loop's block runs whole, in the_approval_loop_runs_as_written.
+    for e in sh_examples(&readme_examples()) {
         let w = words(&e.command);
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
         let toolgate_args: Option<&[&str]> = match w.as_slice() {
@@ -417,4 +441,87 @@ fn run_toolgate(args: &[&str]) {
         }
         _ => panic!("README example `toolgate {line}` is not exercised by tests/readme.rs"),
     }
+}
+
+/// The approval loop's block, run as written: `bash -euo pipefail` from a directory that
+/// holds `config/` and `policies/` (as a checkout does), with `B` the test build, free
+/// ports, and a recording tool API. Every line runs; what it prints and what reached the
+/// tool are checked.
+#[test]
+fn the_approval_loop_runs_as_written() {
+    use std::os::unix::process::CommandExt as _;
+    let text = readme();
+    let script = approval_loop_block(&text);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tool = rt.block_on(support::Upstream::start());
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["config", "policies"] {
+        std::os::unix::fs::symlink(demo::root().join(d), dir.path().join(d)).unwrap();
+    }
+    std::fs::write(dir.path().join("loop.sh"), script).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+    let mut bash = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "loop.sh"])
+        .current_dir(dir.path())
+        .env("B", env!("CARGO_BIN_EXE_toolgate"))
+        .env("P", &port)
+        .env("A", "0")
+        .env("TOOL", tool.url())
+        .stdin(std::process::Stdio::null())
+        .stdout(file("stdout"))
+        .stderr(file("stderr"))
+        // Its own process group: whatever it leaves behind is stopped below.
+        .process_group(0)
+        .spawn()
+        .expect("bash (and curl) are needed to run the README's approval loop");
+    let group = format!("-{}", bash.id());
+    let deadline = std::time::Instant::now() + demo::PATIENCE * 2;
+    let status = loop {
+        if let Some(status) = bash.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status();
+    let _ = bash.wait();
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let (stdout, stderr) = (read("stdout"), read("stderr"));
+    let status = status.unwrap_or_else(|| panic!("still running:\n{stdout}\n{stderr}"));
+    assert!(status.success(), "{status}:\n{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["409", "200", "403"],
+        "{stderr}"
+    );
+    let json = |name: &str| -> serde_json::Value { serde_json::from_str(&read(name)).unwrap() };
+    let deferred = json("deferred.json");
+    assert_eq!(deferred["verdict"], "DEFER");
+    let binding = &deferred["approval_request"]["binding"];
+    assert_eq!(binding["route"], "tenants-delete", "{deferred}");
+    assert_eq!(binding["actor"], "agent-5", "{deferred}");
+    assert_eq!(
+        json("out.json")["issues"],
+        serde_json::json!(["APPROVAL_REPLAYED"])
+    );
+    // Exactly one request reached the tool: the approved delete, without its approval.
+    let seen = tool.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("DELETE", "/db/v1/tenants/t-42")
+    );
+    assert_eq!(seen[0].header("x-approval"), None, "{seen:?}");
+    assert_eq!(seen[0].header("x-toolgate-verdict"), Some("ALLOW"));
+    drop(rt);
 }
