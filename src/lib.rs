@@ -8,12 +8,14 @@
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
+pub mod candidate;
 pub mod classify;
 pub mod commands;
 pub mod config;
 pub mod extract;
 pub mod forward;
 pub mod metrics;
+pub mod ops;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
