@@ -5,6 +5,7 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+pub mod admin;
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
