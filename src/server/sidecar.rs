@@ -32,14 +32,26 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// A loaded sidecar, ready to run: its bundles passed validation and their own tests, and
-/// its audit sink is open.
+/// A loaded sidecar, ready to run: its bundles passed validation and their own tests, are
+/// watched for changes (and SIGHUP), and its audit sink is open.
 pub struct Sidecar {
     cfg: Config,
     live: Reloader,
     candidate: Option<Reloader>,
     ops: Arc<Ops>,
     clock: Clock,
+    triggers: Triggers,
+}
+
+/// The reload trigger tasks; stopped when dropped.
+struct Triggers(Vec<JoinHandle<()>>);
+
+impl Drop for Triggers {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 async fn load_bundle(dir: &Path, metrics: Metrics, what: &str) -> anyhow::Result<Reloader> {
@@ -50,8 +62,9 @@ async fn load_bundle(dir: &Path, metrics: Metrics, what: &str) -> anyhow::Result
 
 impl Sidecar {
     /// Loads the live bundle (refusing to start without a valid one whose own tests pass,
-    /// so there is never a moment without a policy), the candidate bundle if configured, and
-    /// opens the audit sink. `cfg` should be validated.
+    /// so there is never a moment without a policy) and the candidate bundle if configured,
+    /// starts their reload triggers (so a change or a SIGHUP from now on is seen), and opens
+    /// the audit sink. `cfg` should be validated.
     pub async fn load(cfg: Config, clock: Clock) -> anyhow::Result<Sidecar> {
         let dir = cfg
             .policies
@@ -74,12 +87,18 @@ impl Sidecar {
             audit,
             candidate.as_ref().map(|c| c.snapshot().clone()),
         );
+        let debounce = cfg.reload.debounce.get();
+        let mut triggers = reload_triggers(&live, debounce);
+        if let Some(c) = &candidate {
+            triggers.extend(reload_triggers(c, debounce));
+        }
         Ok(Sidecar {
             cfg,
             live,
             candidate,
             ops: Arc::new(ops),
             clock,
+            triggers: Triggers(triggers),
         })
     }
 
@@ -95,11 +114,8 @@ impl Sidecar {
             candidate,
             ops,
             clock,
+            triggers,
         } = self;
-        let mut triggers = reload_triggers(&live, cfg.reload.debounce.get());
-        if let Some(c) = &candidate {
-            triggers.extend(reload_triggers(c, cfg.reload.debounce.get()));
-        }
         let server = Server::with_ops(&cfg, live.snapshot().clone(), clock.clone(), ops.clone())?;
         let admin = Arc::new(Admin {
             live,
@@ -128,9 +144,7 @@ impl Sidecar {
         }
         ops.audit.flush_and_close().await;
         tracing::info!(dropped = ops.audit.dropped(), "audit trail flushed");
-        for t in triggers {
-            t.abort();
-        }
+        drop(triggers);
         let _ = stop_admin.send(());
         match admin.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "admin listener failed"),
