@@ -98,3 +98,26 @@ impl Ops {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn settle_waits_for_every_pending_record() {
+        let ops = Ops::detached().unwrap();
+        ops.settle().await;
+        let (a, b) = (ops.pending_record(), ops.pending_record());
+        let wait = Duration::from_secs(1);
+        assert!(tokio::time::timeout(wait, ops.settle()).await.is_err());
+        drop(a);
+        assert!(tokio::time::timeout(wait, ops.settle()).await.is_err());
+        let settling = tokio::spawn(async move {
+            ops.settle().await;
+        });
+        tokio::task::yield_now().await;
+        drop(b);
+        tokio::time::timeout(wait, settling).await.unwrap().unwrap();
+    }
+}

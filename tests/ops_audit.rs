@@ -483,3 +483,27 @@ async fn a_shadow_bundle_forwards_every_route_but_never_the_unmatched() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_still_leaves_a_record() {
+    use tokio::io::AsyncWriteExt;
+    let up = Upstream::start().await;
+    up.set(Behavior::Slow(std::time::Duration::from_secs(30)));
+    let gate = Sidecar::start(&up.url(), |_, _| {}).await;
+    let mut s = tokio::net::TcpStream::connect(gate.proxy).await.unwrap();
+    let head = format!(
+        "GET /db/v1/tenants/t-42 HTTP/1.1\r\nhost: {}\r\nx-request-id: req-gone\r\n\
+         x-actor-role: viewer\r\nx-environment: production\r\n\r\n",
+        gate.proxy
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    eventually("the request upstream", || async { !up.seen().is_empty() }).await;
+    drop(s);
+    // The tool may have acted; nobody heard its answer.
+    let rec = gate.decision("req-gone").await;
+    assert_eq!(rec["verdict"], "ALLOW");
+    assert_eq!(rec["final_runtime_action"], "upstream_error");
+    assert_eq!(rec["upstream_status"], Value::Null);
+    let m = gate.metrics().await;
+    assert_eq!(m.get("toolgate_requests_in_flight", &[]), Some(0.0));
+}

@@ -235,6 +235,11 @@ impl Trail {
     /// client was sent.
     pub(super) fn refused(&mut self, r: &Rendered) {
         if !self.counted {
+            // Refused before any stage timed itself (a bad target, an oversized head): all
+            // the time so far was spent deciding.
+            if self.decision_time.is_zero() {
+                self.decision_time = self.started.elapsed();
+            }
             self.rec().issues = r.issues;
             self.count(r.verdict, false, r.issues);
         }
