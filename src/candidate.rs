@@ -6,12 +6,16 @@
 //!
 //! The candidate judges the request as the live path would have: the same route lookup on
 //! the normalized path, the same `Connection` and extraction checks (a failure is
-//! `INVALID_REQUEST`), no route is `ROUTE_NOT_MAPPED`, and the would-be verdict of a shadow
-//! route counts, as it does for the live bundle.
+//! `INVALID_REQUEST`), no route is `ROUTE_NOT_MAPPED`, identity and signed approvals
+//! verified by the candidate's own trust settings, and the would-be verdict of a shadow
+//! route counts, as it does for the live bundle. An approval the live request just used is
+//! judged as unused: the question is what the candidate would have decided instead.
 
+use crate::approval::ReplayCache;
 use crate::audit::CandidateVerdict;
 use crate::authorize;
 use crate::extract::{extract, RequestView};
+use crate::identity::{ClientCert, TrustInput};
 use crate::policy::{IssueCode, IssueSet, Verdict};
 use crate::proxy::headers;
 use crate::snapshot::Snapshot;
@@ -30,12 +34,15 @@ pub struct CandidateInput {
     /// The body, when the live route read it; a streamed body is never buffered for the
     /// candidate's sake.
     pub body: Option<Bytes>,
+    /// The connection's verified client certificate, if any.
+    pub client_cert: Option<ClientCert>,
     /// The instant the live bundle decided at.
     pub now: Timestamp,
 }
 
 /// The candidate's would-be decision, or `None` when it cannot judge the request fairly:
-/// its route reads the body, which the live route streamed unread.
+/// it needs the body (its route reads it, or a signed approval binds it), which the live
+/// route streamed unread.
 pub fn evaluate(snapshot: &Snapshot, input: &CandidateInput) -> Option<CandidateVerdict> {
     let judged = |issues: IssueSet| CandidateVerdict {
         policy_version: snapshot.meta.policy_version.clone(),
@@ -46,7 +53,8 @@ pub fn evaluate(snapshot: &Snapshot, input: &CandidateInput) -> Option<Candidate
         return Some(judged(IssueSet::of(IssueCode::RouteNotMapped)));
     };
     let route = snapshot.routes.get(found.index)?;
-    if route.context.reads_body && input.body.is_none() {
+    let needs_body = route.context.reads_body || snapshot.trust.buffers_body(&input.headers);
+    if needs_body && input.body.is_none() {
         return None;
     }
     let invalid = || Some(judged(IssueSet::of(IssueCode::InvalidRequest)));
@@ -66,6 +74,19 @@ pub fn evaluate(snapshot: &Snapshot, input: &CandidateInput) -> Option<Candidate
     let Ok(extracted) = extract(&route.context, &view) else {
         return invalid();
     };
-    let outcome = authorize::evaluate(snapshot, route, &extracted.facts, input.now);
+    let mut facts = extracted.facts;
+    let trust = TrustInput {
+        headers: &input.headers,
+        client_cert: input.client_cert.as_ref(),
+        route,
+        method: &input.method,
+        path: &input.path,
+        query: input.query.as_deref(),
+        body: input.body.as_deref(),
+    };
+    snapshot
+        .trust
+        .gather(&trust, &mut facts, &ReplayCache::default(), input.now);
+    let outcome = authorize::evaluate(snapshot, route, &facts, input.now);
     Some(judged(outcome.issues))
 }

@@ -6,6 +6,7 @@
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
 pub mod admin;
+pub mod approval;
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod extract;
 pub mod forward;
+pub mod identity;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

@@ -53,6 +53,9 @@ pub struct Snapshot {
     pub tests: Vec<crate::bundle::TestCase>,
     /// The context field that carries the amount, for `/check` payloads.
     pub amount_field: Arc<str>,
+    /// Where identity comes from and how approvals are verified (`spec.identity`,
+    /// `spec.approval.source`), with their keys parsed.
+    pub trust: crate::identity::Trust,
     /// This snapshot's per-route metric handles. The reloader resolves them before the
     /// snapshot is stored, so the request path never resolves labels; they live here so a
     /// request counts into the table of the very version that decided it (one load).

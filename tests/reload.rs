@@ -55,6 +55,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
         tests: Vec::new(),
         amount_field: "amount".into(),
         route_metrics: Default::default(),
+        trust: Default::default(),
     }
 }
 

@@ -5,9 +5,11 @@
 //! Bodies: a policy DENY/DEFER carries the engine's decision; a request toolgate cannot
 //! evaluate carries the same decision shape (`verdict: DENY`, one issue, `details: [why]`);
 //! an upstream fault after an ALLOW carries `{error, message, request_id, verdict: ALLOW,
-//! policy_version}`, since the decision was to let it through.
+//! policy_version}`, since the decision was to let it through. A DEFER that asks for a
+//! signed approval carries the decision and, beside its fields, `approval_request`.
 
 use super::target::TargetError;
+use crate::approval::ApprovalRequest;
 use crate::extract::ExtractError;
 use crate::metrics::UpstreamErrorKind;
 use crate::policy::{Decision, DecisionKind, IssueCode, IssueSet, Risk, Verdict};
@@ -40,6 +42,9 @@ pub enum Refusal {
     Denied(Box<Decision>),
     /// The policy deferred the action to a person (409).
     Deferred(Box<Decision>),
+    /// Deferred for approval under signed approvals (409): the decision, and the binding a
+    /// reviewer must sign (`approval_request`).
+    AwaitingApproval(Box<Decision>, Box<ApprovalRequest>),
     /// ALLOWed, but the upstream could not be connected to (502).
     UpstreamConnect(String),
     /// ALLOWed, but the upstream did not connect or answer in time (504).
@@ -84,11 +89,20 @@ pub const fn policy_status(verdict: Verdict) -> Option<StatusCode> {
 
 enum Body {
     Decision(Box<Decision>),
+    /// A decision with the approval request beside its fields.
+    Approval(Box<Decision>, Box<ApprovalRequest>),
     /// Not evaluable: one issue and the reason.
     Invalid(IssueCode, String),
     /// A fault after the decision (or a bug): code, message, the verdict that stood, and
     /// the upstream's part in it.
     Fault(&'static str, String, Verdict, Option<UpstreamErrorKind>),
+}
+
+#[derive(Serialize)]
+struct ApprovalBody<'a> {
+    #[serde(flatten)]
+    decision: &'a Decision,
+    approval_request: &'a ApprovalRequest,
 }
 
 #[derive(Serialize)]
@@ -153,6 +167,7 @@ impl Refusal {
             ),
             Refusal::Denied(d) => (StatusCode::FORBIDDEN, Body::Decision(d)),
             Refusal::Deferred(d) => (StatusCode::CONFLICT, Body::Decision(d)),
+            Refusal::AwaitingApproval(d, r) => (StatusCode::CONFLICT, Body::Approval(d, r)),
             Refusal::UpstreamConnect(why) => (
                 StatusCode::BAD_GATEWAY,
                 Body::Fault(
@@ -192,6 +207,15 @@ impl Refusal {
         };
         let (verdict, issues, upstream_error, json) = match body {
             Body::Decision(d) => (d.verdict, d.issues, None, serde_json::to_vec(&d)),
+            Body::Approval(d, r) => (
+                d.verdict,
+                d.issues,
+                None,
+                serde_json::to_vec(&ApprovalBody {
+                    decision: &d,
+                    approval_request: &r,
+                }),
+            ),
             Body::Invalid(code, why) => (
                 Verdict::Deny,
                 IssueSet::of(code),

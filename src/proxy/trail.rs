@@ -15,6 +15,7 @@ use super::body::{BoxError, ProxyBody};
 use super::refusal::{policy_status, Rendered};
 use crate::audit::{self, AuditRecord, FinalAction};
 use crate::candidate::{self, CandidateInput};
+use crate::identity::ClientCert;
 use crate::metrics::{InFlight, RouteMetricsTable, UpstreamErrorKind};
 use crate::ops::Ops;
 use crate::policy::{Facts, IssueSet, Outcome, Verdict};
@@ -133,20 +134,20 @@ impl Trail {
     /// bundle configured, keeps what it needs to judge the request later.
     pub(super) fn target(
         &mut self,
-        method: &Method,
+        parts: &http::request::Parts,
         path: &str,
         query: Option<&str>,
-        headers: &HeaderMap,
         now: Timestamp,
     ) {
         self.rec().path = path.into();
         if self.ops.candidate.is_some() {
             self.candidate = Some(CandidateInput {
-                method: method.clone(),
+                method: parts.method.clone(),
                 path: path.into(),
                 query: query.map(Into::into),
-                headers: headers.clone(),
+                headers: parts.headers.clone(),
                 body: None,
+                client_cert: parts.extensions.get::<ClientCert>().cloned(),
                 now,
             });
         }

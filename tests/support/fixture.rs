@@ -126,5 +126,6 @@ pub fn snapshot() -> Snapshot {
         tests: Vec::new(),
         amount_field: Arc::from("amount"),
         route_metrics: Default::default(),
+        trust: Default::default(),
     }
 }
