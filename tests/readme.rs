@@ -523,5 +523,87 @@ fn the_approval_loop_runs_as_written() {
     );
     assert_eq!(seen[0].header("x-approval"), None, "{seen:?}");
     assert_eq!(seen[0].header("x-toolgate-verdict"), Some("ALLOW"));
+    // The audit trail: one record per request to the tenant, in order, plus the probe.
+    let actions: Vec<String> = read("audit.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["path"] == "/db/v1/tenants/t-42")
+        .map(|r| r["final_runtime_action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        ["execution_stopped", "forwarded", "execution_stopped"]
+    );
     drop(rt);
+}
+
+#[test]
+fn metrics_table_lists_every_family_with_its_type() {
+    use toolgate::metrics::{Metrics, UpstreamErrorKind};
+    use toolgate::policy::{IssueSet, Verdict};
+    let m = Metrics::new(&prometheus::Registry::new(), "test").unwrap();
+    // Touch the lazily created series, so every family is exported.
+    let t = m.for_routes(&[std::sync::Arc::from("r")]);
+    t.decided(
+        Some(0),
+        Verdict::Deny,
+        true,
+        IssueSet::of(IssueCode::AmountMissing),
+        1e-6,
+    );
+    t.decided(Some(0), Verdict::Deny, false, IssueSet::EMPTY, 1e-6);
+    t.candidate_disagreement(Some(0), Verdict::Allow, Verdict::Deny);
+    t.upstream_error(Some(0), UpstreamErrorKind::Reset);
+    m.bundle_activated(&toolgate::snapshot::BundleMeta {
+        name: "b".into(),
+        version: "1".into(),
+        policy_version: "b@1".into(),
+        digest: "sha256:0".into(),
+        dir: "/b".into(),
+        loaded_at: jiff::Timestamp::UNIX_EPOCH,
+    });
+    let exported: std::collections::BTreeSet<(String, String)> = m
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, ty) = l.split_once(' ').unwrap();
+            (name.to_owned(), ty.to_owned())
+        })
+        .collect();
+    let documented: std::collections::BTreeSet<(String, String)> =
+        table_after(&readme(), "## Metrics")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
+    assert_eq!(documented, exported, "README metrics table is out of date");
+}
+
+#[test]
+fn the_audit_record_example_has_every_field() {
+    use toolgate::audit::AuditRecord;
+    use toolgate::policy::Verdict;
+    let text = readme();
+    let start = text
+        .find("### Audit record")
+        .expect("README lacks the audit example");
+    let block = text[start..].split("```json").nth(1).unwrap();
+    let example: serde_json::Value =
+        serde_json::from_str(block.split("```").next().unwrap()).expect("the example is JSON");
+    let rec = AuditRecord::new(
+        jiff::Timestamp::UNIX_EPOCH,
+        "id".into(),
+        http::Method::GET,
+        "/".into(),
+        "b@1".into(),
+        Verdict::Allow,
+    );
+    let real = serde_json::to_value(rec).unwrap();
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&example),
+        keys(&real),
+        "README audit example is out of date"
+    );
 }
