@@ -17,10 +17,9 @@ pub mod upstream;
 
 use crate::authorize::system_clock;
 use crate::commands::{exit, mint_approval, mint_token, MintOptions};
-use crate::config::{Config, Overrides};
-use crate::server::Server;
+use crate::config::{AuditSinkKind, Config, Overrides};
+use crate::server::{Listeners, Sidecar};
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
@@ -31,7 +30,6 @@ use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use table::Row;
 use tokio::net::TcpListener;
 use upstream::MockToolApi;
@@ -45,6 +43,10 @@ pub struct Args {
     /// The proxy address. If the port is busy, an ephemeral one is used (and printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// The admin listener of the proxy (`/metrics`, `/v1/decisions/{id}`, ...); busy
+    /// port: as for --listen. The signed sidecar's admin listener is ephemeral.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+    pub admin_listen: SocketAddr,
     /// The mock tool API's address (toolgate's upstream); busy port: as for --listen.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub upstream_listen: SocketAddr,
@@ -109,7 +111,11 @@ pub fn main(args: Args, shutdown: impl Future<Output = ()>) -> u8 {
 pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool, DemoError> {
     let mock = MockToolApi::start(bind(args.upstream_listen, "mock tool API").await?)
         .context("mock tool API")?;
-    let plain = Gate::start(args, bind(args.listen, "proxy").await?, &mock, None).await?;
+    let listeners = Listeners {
+        proxy: bind(args.listen, "proxy").await?,
+        admin: bind(args.admin_listen, "admin listener").await?,
+    };
+    let plain = Gate::start(args, listeners, &mock, None).await?;
     let signed_addr = args.signed_listen.unwrap_or_else(|| {
         let port = match args.listen.port() {
             0 => 0,
@@ -117,13 +123,12 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         };
         SocketAddr::new(args.listen.ip(), port)
     });
-    let signed = Gate::start(
-        args,
-        bind(signed_addr, "signed proxy").await?,
-        &mock,
-        Some(&args.signed_policies),
-    )
-    .await?;
+    let signed_admin = SocketAddr::new(args.admin_listen.ip(), 0);
+    let listeners = Listeners {
+        proxy: bind(signed_addr, "signed proxy").await?,
+        admin: bind(signed_admin, "signed admin listener").await?,
+    };
+    let signed = Gate::start(args, listeners, &mock, Some(&args.signed_policies)).await?;
     let keys = args.signed_policies.join("example-private-keys");
 
     println!(
@@ -139,6 +144,11 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         signed.dir.display()
     );
     println!("  proxy (toolgate)         {}", plain.base);
+    println!(
+        "  admin (toolgate)         {}  (/metrics, /readyz, /v1/decisions/<request_id>)",
+        plain.admin
+    );
+    println!("  audit trail              {}", plain.audit.display());
     println!(
         "  signed proxy (toolgate)  {}  ({})",
         signed.base, signed.meta.policy_version
@@ -207,6 +217,10 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
 /// mock as its upstream, and optionally another bundle.
 struct Gate {
     base: String,
+    /// The admin listener's base URL.
+    admin: String,
+    /// Where the audit trail is written.
+    audit: PathBuf,
     meta: crate::snapshot::BundleMeta,
     dir: PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -216,39 +230,45 @@ struct Gate {
 impl Gate {
     async fn start(
         args: &Args,
-        listener: TcpListener,
+        listeners: Listeners,
         mock: &MockToolApi,
         policies: Option<&Path>,
     ) -> Result<Gate, DemoError> {
-        let addr = listener.local_addr().context("proxy address")?;
+        let addr = listeners.proxy.local_addr().context("proxy address")?;
+        let admin = listeners.admin.local_addr().context("admin address")?;
         let overrides = Overrides {
             listen: Some(addr),
+            admin_listen: Some(admin),
             upstream: Some(mock.url()),
             policies: policies.map(Path::to_path_buf),
-            ..Overrides::default()
         };
-        let cfg = Config::load(&args.config, overrides).map_err(|e| {
+        let mut cfg = Config::load(&args.config, overrides).map_err(|e| {
             DemoError::Invalid(format!("invalid config {}:\n{e}", args.config.display()))
         })?;
         let dir = cfg
             .policies
             .clone()
             .ok_or_else(|| DemoError::Invalid("the config names no policies directory".into()))?;
-        let snapshot = crate::bundle::load(&dir, jiff::Timestamp::now()).map_err(|e| {
-            DemoError::Invalid(format!("invalid policy bundle {}:\n{e}", dir.display()))
+        // The table is the demo's output: the audit trail goes to a file beside it.
+        let audit = std::env::temp_dir().join(format!(
+            "toolgate-demo-{}-{}.jsonl",
+            std::process::id(),
+            admin.port()
+        ));
+        cfg.audit.sink = AuditSinkKind::File;
+        cfg.audit.path = Some(audit.clone());
+        let sidecar = Sidecar::load(cfg, system_clock()).await.map_err(|e| {
+            DemoError::Invalid(format!("invalid policy bundle {}:\n{e:#}", dir.display()))
         })?;
-        let meta = snapshot.meta.clone();
-        let server = Server::new(
-            &cfg,
-            Arc::new(ArcSwap::from_pointee(snapshot)),
-            system_clock(),
-        )?;
+        let meta = sidecar.snapshot().meta.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server.run(listener, async {
+        let serving = tokio::spawn(sidecar.run(listeners, async {
             let _ = stopped.await;
         }));
         Ok(Gate {
             base: format!("http://{addr}"),
+            admin: format!("http://{admin}"),
+            audit,
             meta,
             dir,
             stop,

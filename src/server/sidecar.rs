@@ -102,6 +102,11 @@ impl Sidecar {
         })
     }
 
+    /// The live snapshot (what a request would be decided by now).
+    pub fn snapshot(&self) -> Arc<crate::snapshot::Snapshot> {
+        self.live.snapshot().load_full()
+    }
+
     /// Serves until `shutdown` completes, then shuts down in order (see the module docs).
     pub async fn run(
         self,
