@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod wire;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
