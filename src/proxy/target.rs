@@ -12,12 +12,15 @@ use std::fmt;
 /// Headers that ask an application framework to treat the request as another method or
 /// path than the one toolgate routed: honouring them downstream would bypass the route.
 /// Refused rather than stripped, so a client learns its request was not what it meant.
-const REINTERPRETING: [HeaderName; 5] = [
-    HeaderName::from_static("x-http-method-override"),
-    HeaderName::from_static("x-http-method"),
-    HeaderName::from_static("x-method-override"),
-    HeaderName::from_static("x-original-url"),
-    HeaderName::from_static("x-rewrite-url"),
+/// Matched with `_` read as `-` (CGI and WSGI stacks fold them: `X_HTTP_METHOD_OVERRIDE`
+/// arrives as `HTTP_X_HTTP_METHOD_OVERRIDE` like the dashed spelling).
+const REINTERPRETING: [&str; 6] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
 ];
 
 /// Why a request was refused before routing.
@@ -90,10 +93,10 @@ pub fn check(parts: &Parts) -> Result<Target<'_>, TargetError> {
         return Err(TargetError::Asterisk);
     }
     check_authority(parts)?;
-    if let Some(h) = REINTERPRETING
-        .iter()
-        .find(|h| parts.headers.contains_key(*h))
-    {
+    if let Some(h) = parts.headers.keys().find(|h| {
+        let folded = h.as_str().replace('_', "-");
+        REINTERPRETING.contains(&folded.as_str())
+    }) {
         return Err(TargetError::Reinterpreting(h.clone()));
     }
     let target = normalize(pq.unwrap_or("/")).map_err(TargetError::Normalize)?;
@@ -138,14 +141,23 @@ fn check_authority(parts: &Parts) -> Result<(), TargetError> {
     }
 }
 
-/// Whether a raw query has a `_method` key, in any case or percent-encoding, with `&` or
-/// the legacy `;` as separator (some frameworks still split on it).
-fn has_method_param(query: &str) -> bool {
-    query.split(['&', ';']).any(|pair| {
-        let key = pair.split('=').next().unwrap_or("");
-        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-        key.trim().eq_ignore_ascii_case("_method")
-    })
+/// Whether a raw query has a key some framework reads as `_method`: in any case or
+/// percent-encoding, `+` for a space, with `&` or the legacy `;` as separator, and spelled
+/// as PHP reads names (cut at NUL or `[`, so `_method[]`; leading blanks dropped; `.` and
+/// space as `_`, so `.method`).
+pub(crate) fn has_method_param(query: &str) -> bool {
+    query
+        .split(['&', ';'])
+        .any(|pair| is_method_key(pair.split('=').next().unwrap_or("")))
+}
+
+/// Whether a form-encoded key (raw) names `_method` to some framework; see
+/// [`has_method_param`].
+pub(crate) fn is_method_key(raw: &str) -> bool {
+    let spaced = raw.replace('+', " ");
+    let key = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+    let key = key.split(['\0', '[']).next().unwrap_or("").trim();
+    key.replace(['.', ' '], "_").eq_ignore_ascii_case("_method")
 }
 
 #[cfg(test)]
@@ -203,6 +215,21 @@ mod tests {
             ("POST", "/a?x=1&%5FMETHOD=DELETE", &[], h1, false),
             ("POST", "/a?x=1;_method=DELETE", &[], h1, false),
             ("POST", "/a?method=DELETE", &[], h1, true),
+            ("POST", "/a?_method[]=DELETE", &[], h1, false),
+            ("POST", "/a?.method=DELETE", &[], h1, false),
+            ("POST", "/a?+_method=DELETE", &[], h1, false),
+            ("POST", "/a?_method%00=DELETE", &[], h1, false),
+            ("POST", "/a?x_method=DELETE&_methods=1", &[], h1, true),
+            (
+                "POST",
+                "/a",
+                &[("x_http_method_override", "DELETE")],
+                h1,
+                false,
+            ),
+            ("POST", "/a", &[("X_Method_Override", "DELETE")], h1, false),
+            ("GET", "/a", &[("x_original_url", "/admin")], h1, false),
+            ("GET", "/a", &[("x-original-uri", "/admin")], h1, false),
         ];
         for (m, uri, hs, v, ok) in cases {
             let p = parts(m, uri, hs, *v);
