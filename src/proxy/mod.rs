@@ -162,6 +162,7 @@ where
     let body = RequestBody::take(
         body,
         route.context.reads_body,
+        &parts.headers,
         gate.max_body_bytes,
         gate.body_read_timeout,
     )
