@@ -23,6 +23,23 @@ const REINTERPRETING: [&str; 6] = [
     "x-rewrite-url",
 ];
 
+/// Headers that frame the message or steer the connection. A request carrying one in a
+/// `_` spelling (`Transfer_Encoding`) is refused: hyper ignores it, but a CGI or WSGI
+/// upstream that folds `_` into `-` would frame or route by it.
+const FRAMING: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "host",
+    "content-encoding",
+];
+
 /// Why a request was refused before routing.
 #[derive(Debug)]
 pub enum TargetError {
@@ -42,6 +59,8 @@ pub enum TargetError {
     MethodParam,
     /// `Connection` lists a header that must survive the hop.
     Connection(String),
+    /// A framing header in a `_` spelling, which a CGI upstream would frame by.
+    Framing(String),
 }
 
 impl fmt::Display for TargetError {
@@ -64,6 +83,7 @@ impl fmt::Display for TargetError {
                 f.write_str("query parameter _method would change the method after authorization")
             }
             TargetError::Connection(why) => f.write_str(why),
+            TargetError::Framing(why) => f.write_str(why),
         }
     }
 }
@@ -93,6 +113,7 @@ pub fn check(parts: &Parts) -> Result<Target<'_>, TargetError> {
         return Err(TargetError::Asterisk);
     }
     check_authority(parts)?;
+    check_framing(parts)?;
     if let Some(h) = parts.headers.keys().find(|h| {
         let folded = h.as_str().replace('_', "-");
         REINTERPRETING.contains(&folded.as_str())
@@ -139,6 +160,24 @@ fn check_authority(parts: &Parts) -> Result<(), TargetError> {
             "absolute-form target without a Host header",
         )),
     }
+}
+
+/// Refuses `_` spellings of framing headers ([`FRAMING`]). (A request with both
+/// `Transfer-Encoding` and `Content-Length` never gets here in two minds: hyper frames it
+/// by `Transfer-Encoding`, drops `Content-Length` and closes the connection after the
+/// response, as RFC 9112 §6.3 asks of an intermediary; toolgate re-frames what it forwards.)
+fn check_framing(parts: &Parts) -> Result<(), TargetError> {
+    if let Some(alias) = parts
+        .headers
+        .keys()
+        .map(HeaderName::as_str)
+        .find(|n| n.contains('_') && FRAMING.contains(&n.replace('_', "-").as_str()))
+    {
+        return Err(TargetError::Framing(format!(
+            "header {alias} is a framing header in another spelling"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether a raw query has a key some framework reads as `_method`: in any case or
@@ -230,6 +269,9 @@ mod tests {
             ("POST", "/a", &[("X_Method_Override", "DELETE")], h1, false),
             ("GET", "/a", &[("x_original_url", "/admin")], h1, false),
             ("GET", "/a", &[("x-original-uri", "/admin")], h1, false),
+            ("POST", "/a", &[("transfer_encoding", "chunked")], h1, false),
+            ("POST", "/a", &[("Content_Length", "3")], h1, false),
+            ("POST", "/a", &[("x_forwarded_for", "1")], h1, true),
         ];
         for (m, uri, hs, v, ok) in cases {
             let p = parts(m, uri, hs, *v);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod h2raw;
 pub mod wire;
 
 use bytes::Bytes;
