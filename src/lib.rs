@@ -5,6 +5,7 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+pub mod approval;
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
@@ -13,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod extract;
 pub mod forward;
+pub mod identity;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

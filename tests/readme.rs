@@ -45,3 +45,59 @@ fn issue_table_lists_every_code_with_its_class_and_question() {
         assert_eq!(row[3], question, "{code}");
     }
 }
+
+/// Leaf keys of a YAML mapping as dotted paths, with their values as text.
+fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(&path, v, out);
+            }
+        }
+        serde_json::Value::String(s) => out.push((prefix.into(), s.clone())),
+        other => out.push((prefix.into(), other.to_string())),
+    }
+}
+
+#[test]
+fn config_table_matches_the_shipped_config_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/toolgate.yaml");
+    let shipped: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut keys = Vec::new();
+    leaves("", &shipped, &mut keys);
+    let rows = table_after(&readme(), "## Configuration");
+    let documented: Vec<(String, String)> = rows
+        .iter()
+        .flat_map(|r| {
+            r[0].split(", ")
+                .map(|k| (k.trim_matches('`').to_string(), r[1].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (key, value) in &keys {
+        if key == "apiVersion" || key == "kind" {
+            continue;
+        }
+        let row = documented.iter().find(|(k, _)| k == key);
+        let (_, default) = row.unwrap_or_else(|| panic!("README does not document `{key}`"));
+        // The shipped file spells out every default; `policies` is the one required key.
+        if default != "required" {
+            assert_eq!(default, value, "README default of `{key}`");
+        }
+    }
+    // And every documented key is one the config accepts (commented keys included).
+    let text = std::fs::read_to_string(path).unwrap();
+    for (key, _) in &documented {
+        let last = key.rsplit('.').next().unwrap();
+        assert!(
+            text.contains(&format!("{last}:")),
+            "`{key}` is not in config/toolgate.yaml"
+        );
+    }
+}

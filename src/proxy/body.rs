@@ -38,18 +38,20 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    /// Buffers `body` when `read` is set or it is a form (bounded by `limit` bytes and
-    /// `deadline`), else leaves it streaming. `headers` are the request's: the media type and
-    /// coding of a read body are checked before a byte of it is polled.
+    /// Buffers `body` (bounded by `limit` bytes and `deadline`) when the route reads it
+    /// (`read`: then it must be JSON, checked from `headers` before a byte is polled), when
+    /// `keep` asks for its bytes (a signed approval binds them), or when it is a form; else
+    /// leaves it streaming.
     pub async fn take(
         body: B,
         read: bool,
+        keep: bool,
         headers: &HeaderMap,
         limit: u64,
         deadline: Duration,
     ) -> Result<RequestBody<B>, Refusal> {
         let form = form_kind(headers);
-        if !read && form.is_none() {
+        if !read && !keep && form.is_none() {
             return Ok(RequestBody::Streaming(body));
         }
         if read {
