@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod classify;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod extract;
 pub mod forward;
 pub mod identity;
