@@ -145,7 +145,7 @@ impl Source {
         }
         let Some(rest) = ptr.strip_prefix('/') else {
             return Err(format!(
-                "JSON pointer {ptr:?} must be empty or start with '/'"
+                "JSON pointer {ptr:?} must start with '/', e.g. /amount"
             ));
         };
         let mut tokens = Vec::new();

@@ -5,14 +5,17 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+pub mod approval;
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
 pub mod classify;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod extract;
 pub mod forward;
+pub mod identity;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

@@ -43,6 +43,40 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         policies: PathBuf,
     },
+    /// Mint a signed approval for an approval_request (a 409 body, or its approval_request
+    /// object) and print it, for the x-approval header. Exit 2 on invalid input.
+    Approve {
+        /// The signing key: PEM private key (RS256, ES256, EdDSA) or raw HMAC secret (HS256).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The 409 body or approval_request JSON, or `-` for standard input.
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        request: String,
+        /// Who approves (the approved_by claim).
+        #[arg(long, value_name = "NAME")]
+        approver: String,
+        /// How long the approval is valid (at most the bundle's approval.max_ttl).
+        #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_ttl)]
+        ttl: jiff::SignedDuration,
+        #[command(flatten)]
+        mint: MintFlags,
+    },
+    /// Mint a bearer identity token with the given claims (for tests and demos; production
+    /// tokens come from your identity provider). Exit 2 on invalid input.
+    Token {
+        /// The signing key: PEM private key (RS256, ES256, EdDSA) or raw HMAC secret (HS256).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The claims, a JSON object, e.g. {"sub":"agent-7","roles":["finance_operator"],
+        /// "iss":"...","aud":"toolgate"}; iat and exp are added unless given.
+        #[arg(long, value_name = "JSON")]
+        claims: String,
+        /// Lifetime (sets exp unless the claims give one).
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_ttl)]
+        ttl: jiff::SignedDuration,
+        #[command(flatten)]
+        mint: MintFlags,
+    },
     /// Run the sidecar. Flags override the config file. Exit 2 on an invalid config or
     /// bundle; 0 after a graceful shutdown (SIGTERM or SIGINT).
     Serve {
@@ -65,6 +99,29 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Try toolgate in one minute: a mock tool API, the sidecar in front of it with the
+    /// shipped config and bundle, the seed scenarios replayed through it, then serving
+    /// until Ctrl-C. Exit 1 if a scenario ends unexpectedly.
+    Demo(toolgate::demo::Args),
+}
+
+/// Flags shared by `approve` and `token`.
+#[derive(clap::Args)]
+struct MintFlags {
+    /// The algorithm (default: the key's; HS256 for a raw secret).
+    #[arg(long, value_name = "ALG")]
+    alg: Option<String>,
+    /// The key id to put in the header, when the verifier holds a key set (JWKS).
+    #[arg(long, value_name = "KID")]
+    kid: Option<String>,
+    /// Mint as of this instant (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<jiff::Timestamp>,
+}
+
+fn parse_ttl(text: &str) -> Result<jiff::SignedDuration, String> {
+    let d = toolgate::config::HumanDuration::parse(text)?.get();
+    jiff::SignedDuration::try_from(d).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -150,6 +207,22 @@ fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: Lo
     }
 }
 
+impl MintFlags {
+    fn options<'a>(
+        &'a self,
+        key: &'a std::path::Path,
+        ttl: jiff::SignedDuration,
+    ) -> commands::MintOptions<'a> {
+        commands::MintOptions {
+            key,
+            alg: self.alg.as_deref(),
+            kid: self.kid.as_deref(),
+            ttl,
+            now: self.now,
+        }
+    }
+}
+
 fn read_request(source: &str) -> std::io::Result<Vec<u8>> {
     if source == "-" {
         let mut buf = Vec::new();
@@ -175,6 +248,25 @@ fn main() -> ExitCode {
                 exit::FAILED
             }
         },
+        Command::Approve {
+            key,
+            request,
+            approver,
+            ttl,
+            mint,
+        } => match read_request(&request) {
+            Ok(payload) => commands::approve(&payload, &approver, &mint.options(&key, ttl)),
+            Err(e) => {
+                eprintln!("toolgate: cannot read {request}: {e}");
+                exit::FAILED
+            }
+        },
+        Command::Token {
+            key,
+            claims,
+            ttl,
+            mint,
+        } => commands::token(claims.as_bytes(), &mint.options(&key, ttl)),
         Command::Validate { policies } => commands::validate(&policies),
         Command::Test { policies } => commands::test(&policies),
         Command::Serve {
@@ -194,6 +286,7 @@ fn main() -> ExitCode {
             },
             log_format,
         ),
+        Command::Demo(args) => toolgate::demo::main(args, shutdown_signal()),
     };
     ExitCode::from(code)
 }

@@ -52,4 +52,7 @@ pub struct Snapshot {
     pub tests: Vec<crate::bundle::TestCase>,
     /// The context field that carries the amount, for `/check` payloads.
     pub amount_field: Arc<str>,
+    /// Where identity comes from and how approvals are verified (`spec.identity`,
+    /// `spec.approval.source`), with their keys parsed.
+    pub trust: crate::identity::Trust,
 }

@@ -743,7 +743,7 @@ fn bad_json_pointer() {
         "{ body: amount }",
         "{ body",
         "spec.routes[0].context.amount.body",
-        "invalid JSON pointer",
+        "must start with '/'",
     );
 }
 

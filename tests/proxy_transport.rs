@@ -18,6 +18,7 @@ async fn tls_serves_http1_and_h2_by_alpn() {
     let tls = Tls {
         cert: cert.cert.clone(),
         key: cert.key.clone(),
+        client_ca: None,
     };
     let gate = Gate::start(fixture::snapshot(), &up.url(), |c| c.tls = Some(tls)).await;
 

@@ -31,6 +31,7 @@ fn decision_json_example_is_what_the_blocked_delete_gets() {
             ("x-environment".into(), "production".into()),
         ],
         body: None,
+        client_cert: None,
     };
     let now = "2026-03-16T10:00:00Z".parse().unwrap();
     let decision = bundle::decide_request(&snap, &req, now);

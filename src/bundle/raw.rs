@@ -98,6 +98,8 @@ pub struct BundleMeta {
 #[serde(deny_unknown_fields)]
 pub struct BundleSpec {
     pub environments: Option<Vec<Str>>,
+    /// Where the actor and role come from (`crate::identity`). Absent: trusted headers.
+    pub identity: Option<Spanned<IdentitySpec>>,
     #[serde(default)]
     pub approval: ApprovalSpec,
     #[serde(default)]
@@ -117,6 +119,61 @@ pub struct BundleSpec {
 pub struct ApprovalSpec {
     pub max_age: Option<Str>,
     pub clock_skew: Option<Str>,
+    /// `headers` (the default: `x-approval-*` context as mapped) or `signed` (a JWS in
+    /// `x-approval`, verified with the key below; see `crate::approval`).
+    pub source: Option<Str>,
+    pub algorithm: Option<Str>,
+    pub public_key_file: Option<Str>,
+    pub jwks_file: Option<Str>,
+    pub hmac_secret_file: Option<Str>,
+    /// The longest lifetime (`exp - iat`) a signed approval may have. Default 1h.
+    pub max_ttl: Option<Str>,
+}
+
+/// `spec.identity`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// `trusted_headers`, `jwt` or `mtls`.
+    pub source: Str,
+    pub jwt: Option<Spanned<JwtSpec>>,
+    pub mtls: Option<Spanned<MtlsSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    pub issuer: Str,
+    pub audience: Str,
+    pub algorithms: Spanned<Vec<Str>>,
+    pub public_key_file: Option<Str>,
+    pub jwks_file: Option<Str>,
+    pub hmac_secret_file: Option<Str>,
+    #[serde(default)]
+    pub claims: JwtClaimsSpec,
+    pub leeway: Option<Str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtClaimsSpec {
+    pub actor: Option<Str>,
+    pub actor_role: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsSpec {
+    pub subjects: Vec<Spanned<SubjectSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectSpec {
+    pub uri: Option<Str>,
+    pub dns: Option<Str>,
+    pub actor: Str,
+    pub actor_role: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,6 +400,18 @@ pub struct RequestSpec {
     #[serde(default)]
     pub headers: OrderedMap<Str, String>,
     pub body: Option<serde_json::Value>,
+    /// The verified client certificate the request arrives with (mTLS identity).
+    pub client_cert: Option<ClientCertSpec>,
+}
+
+/// A client certificate's SANs, as rustls would have verified them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertSpec {
+    #[serde(default)]
+    pub uri: Vec<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

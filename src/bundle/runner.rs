@@ -1,9 +1,18 @@
 //! A bundle's own tests: the compiled cases, and the runner that decides each one at its
 //! fixed instant and compares the decision with what the case expects. Pure: no network, no
 //! clock.
+//!
+//! Requests go through the proxy's stages, identity and signed-approval verification
+//! included: a test under a `jwt` bundle carries its bearer token (and its `x-approval`)
+//! as literal header values, verified at the case's `now` with the bundle's public keys;
+//! under `mtls`, `client_cert` gives the SANs of the verified certificate. Each case has
+//! its own replay cache, so one approval token may serve several cases.
 
+use crate::approval::ReplayCache;
 use crate::classify::normalize::normalize;
 use crate::extract::{extract, RequestView};
+use crate::identity::evidence::{Evidence, TrustInput};
+use crate::identity::ClientCert;
 use crate::policy::{
     CheckRequest, Decision, Facts, IssueCode, IssueSet, Outcome, PreparedAction, Verdict,
 };
@@ -55,6 +64,8 @@ pub struct TestRequest {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Bytes>,
+    /// The verified client certificate the request arrives with (mTLS identity).
+    pub client_cert: Option<ClientCert>,
 }
 
 /// What a case expects. Only `verdict` is required; the rest is checked when present.
@@ -197,13 +208,17 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
             }
         }
     }
+    // As the proxy: the body is read when the context reads it or an approval binds it;
+    // an empty body is read as zero bytes.
+    let reads = route.context.reads_body || snapshot.trust.buffers_body(&headers);
+    let body = reads.then(|| req.body.as_deref().unwrap_or_default());
     let view = RequestView {
         headers: &headers,
         params: &m.params,
         query: target.query,
-        body: req.body.as_deref().filter(|_| route.context.reads_body),
+        body,
     };
-    let facts = match extract(&route.context, &view) {
+    let mut facts = match extract(&route.context, &view) {
         Ok(x) => x.facts,
         Err(e) => {
             return fixed(
@@ -215,6 +230,19 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
             )
         }
     };
+    let input = TrustInput {
+        headers: &headers,
+        client_cert: req.client_cert.as_ref(),
+        route,
+        method: &req.method,
+        path: &target.path,
+        query: target.query,
+        body,
+    };
+    let replay = ReplayCache::default();
+    // A fresh cache per case: a verified approval's jti is unused here, so there is no
+    // race to claim it after evaluation, as the proxy must.
+    let Evidence { details, .. } = snapshot.trust.gather(&input, &mut facts, &replay, now);
     let outcome = snapshot.policy.evaluate(&route.action, &facts, now);
     snapshot.policy.decision(
         &route.action,
@@ -222,7 +250,7 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
         &outcome,
         TEST_REQUEST_ID.into(),
         now,
-        Vec::new(),
+        details,
     )
 }
 

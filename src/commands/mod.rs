@@ -1,10 +1,12 @@
 //! The policy CLI's commands (`check`, `validate`, `test`), written for platform teams'
 //! CI: readable output on stdout, every error at once on stderr, and documented exit codes.
 
+mod approve;
 mod check;
 mod test;
 mod validate;
 
+pub use approve::{approve, token, MintOptions};
 pub use check::check;
 pub use test::test;
 pub use validate::validate;

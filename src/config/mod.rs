@@ -75,6 +75,12 @@ pub struct Tls {
     pub cert: PathBuf,
     /// Private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// PEM CA certificate(s) for client certificates. When set, the listener asks every
+    /// client for a certificate and verifies any it presents against these; a bundle with
+    /// `identity.source: mtls` maps the verified certificate to an actor. A client without
+    /// one still connects (and is held as ACTOR_ROLE_MISSING by such a bundle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Resource limits on the proxy listener.
@@ -232,6 +238,9 @@ impl Config {
         if let Some(tls) = &mut self.tls {
             resolve(&mut tls.cert);
             resolve(&mut tls.key);
+            if let Some(ca) = &mut tls.client_ca {
+                resolve(ca);
+            }
         }
     }
 

@@ -88,7 +88,11 @@ impl Config {
             Some(_) => {}
         }
         if let Some(tls) = &self.tls {
-            for (path, file) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+            let ca = tls.client_ca.as_ref().map(|ca| ("tls.client_ca", ca));
+            for (path, file) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)]
+                .into_iter()
+                .chain(ca)
+            {
                 if !file.is_file() {
                     err(path, format!("{} is not a readable file", file.display()));
                 }

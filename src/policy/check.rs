@@ -59,6 +59,7 @@ impl CheckRequest {
             run_id: text(c, "run_id")?,
             actor: text(c, "actor")?,
             actor_role: text(c, "actor_role")?,
+            extra_roles: Vec::new(),
             approval_status: text(c, "approval_status")?,
             approved_by: text(c, "approved_by")?,
             approved_at: timestamp(c, "approved_at")?,

@@ -156,9 +156,12 @@ impl Policy {
             issues.insert(ActionForbidden);
         }
         for set in &req.roles {
+            let held = |role: &str| set.iter().any(|r| **r == *role);
             match facts.actor_role.as_deref() {
                 None => issues.insert(ActorRoleMissing),
-                Some(role) if !set.iter().any(|r| **r == *role) => issues.insert(RoleNotAuthorized),
+                Some(role) if !held(role) && !facts.extra_roles.iter().any(|r| held(r)) => {
+                    issues.insert(RoleNotAuthorized)
+                }
                 Some(_) => {}
             }
         }

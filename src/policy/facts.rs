@@ -13,6 +13,9 @@ pub struct Facts<'a> {
     pub run_id: Option<Cow<'a, str>>,
     pub actor: Option<Cow<'a, str>>,
     pub actor_role: Option<Cow<'a, str>>,
+    /// Further roles the actor holds (a verified token may carry several); a role
+    /// requirement is met by `actor_role` or any of these.
+    pub extra_roles: Vec<Cow<'a, str>>,
     pub approval_status: Option<Cow<'a, str>>,
     pub approved_by: Option<Cow<'a, str>>,
     pub approved_at: Option<Timestamp>,

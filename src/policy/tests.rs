@@ -317,3 +317,21 @@ fn risk_adds_classes_unclassified_labels_and_environment() {
         ]
     );
 }
+
+#[test]
+fn a_role_requirement_is_met_by_any_role_the_actor_holds() {
+    use std::borrow::Cow;
+    let policy = policy();
+    let payload = json!({"goal": "g", "constraints": ["required_role:admin"]});
+    let check = CheckRequest::from_json(payload.to_string().as_bytes()).unwrap();
+    let (action, _) = check.prepare(&policy);
+    let now: Timestamp = MONDAY_10.parse().unwrap();
+    let mut facts = super::Facts {
+        actor_role: Some(Cow::Borrowed("viewer")),
+        ..Default::default()
+    };
+    let denied = policy.evaluate(&action, &facts, now).issues;
+    assert!(denied.contains(IssueCode::RoleNotAuthorized));
+    facts.extra_roles = vec![Cow::Borrowed("auditor"), Cow::Borrowed("admin")];
+    assert!(policy.evaluate(&action, &facts, now).issues.is_empty());
+}

@@ -1,6 +1,7 @@
 //! The request path: one orchestrator, [`handle`], that reads top to bottom through the
 //! stages, each in its own module: classify (`target`, then the route table) -> extract
-//! (`body`, then the context) -> authorize (`crate::authorize`) -> forward
+//! (`body`, then the context) -> verify identity and signed approval
+//! (`crate::identity::evidence`) -> authorize (`crate::authorize`) -> forward
 //! (`crate::forward`). Every way out other than the upstream's response is a
 //! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`.
 
@@ -9,10 +10,13 @@ pub mod headers;
 pub mod refusal;
 pub mod target;
 
-use crate::authorize::{authorize, Clock};
+use crate::approval::ReplayCache;
+use crate::authorize::Clock;
 use crate::config::Config;
 use crate::extract::{extract, RequestView};
 use crate::forward::{self, Upstream};
+use crate::identity::evidence::{authorize_with, TrustInput};
+use crate::identity::ClientCert;
 use crate::policy::Verdict;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
@@ -42,6 +46,8 @@ pub struct Gate {
     pub max_body_bytes: u64,
     /// `limits.body_read_timeout`.
     pub body_read_timeout: std::time::Duration,
+    /// Used signed-approval `jti`s. Per process, and kept across bundle reloads.
+    pub replay: ReplayCache,
 }
 
 impl Gate {
@@ -58,6 +64,7 @@ impl Gate {
             max_header_bytes: cfg.limits.max_header_bytes,
             max_body_bytes: cfg.limits.max_body_bytes,
             body_read_timeout: cfg.limits.body_read_timeout.get(),
+            replay: ReplayCache::default(),
         })
     }
 }
@@ -158,10 +165,11 @@ where
     // Exactly what was matched is what the upstream receives.
     let upstream_uri = gate.upstream.uri_for(&target.path, target.query)?;
 
-    // 2. Extract: the route's context, reading the body only if the context needs it.
+    // 2. Extract: the route's context, reading the body only if the context needs it (or
+    // a signed approval, which binds the body, comes with it).
     let body = RequestBody::take(
         body,
-        route.context.reads_body,
+        route.context.reads_body || snapshot.trust.buffers_body(&parts.headers),
         gate.max_body_bytes,
         gate.body_read_timeout,
     )
@@ -174,12 +182,36 @@ where
             body: body.bytes(),
         };
         let extracted = extract(&route.context, &view).map_err(Refusal::BadContext)?;
+        let mut facts = extracted.facts;
 
-        // 3. Authorize: only ALLOW (or a shadow route's recorded verdict) goes on.
-        authorize(snapshot, route, &extracted.facts, now, request_id)?
+        // 3. Verify: the identity and approval the bundle says must be proven, not claimed.
+        let input = TrustInput {
+            headers: &parts.headers,
+            // Set per connection by the server after rustls verified it; never from the wire.
+            client_cert: parts.extensions.get::<ClientCert>(),
+            route,
+            method: &parts.method,
+            path: &target.path,
+            query: target.query,
+            body: body.bytes(),
+        };
+        let evidence = snapshot.trust.gather(&input, &mut facts, &gate.replay, now);
+
+        // 4. Authorize: only ALLOW (or a shadow route's recorded verdict) goes on.
+        authorize_with(
+            snapshot,
+            &input,
+            &mut facts,
+            evidence,
+            &gate.replay,
+            now,
+            request_id,
+        )?
     };
 
-    // 4. Forward: the same head, cleaned of hop-by-hop and forwarding claims, re-tagged.
+    // 5. Forward: the same head, cleaned of hop-by-hop and forwarding claims and of the
+    // identity and approval headers a verified source replaced, re-tagged.
+    snapshot.trust.strip_headers(&mut parts.headers);
     let client_authority = parts.uri.authority().cloned();
     parts.uri = upstream_uri;
     parts.version = Version::HTTP_11;

@@ -5,9 +5,11 @@
 //! Bodies: a policy DENY/DEFER carries the engine's decision; a request toolgate cannot
 //! evaluate carries the same decision shape (`verdict: DENY`, one issue, `details: [why]`);
 //! an upstream fault after an ALLOW carries `{error, message, request_id, verdict: ALLOW,
-//! policy_version}`, since the decision was to let it through.
+//! policy_version}`, since the decision was to let it through. A DEFER that asks for a
+//! signed approval carries the decision and, beside its fields, `approval_request`.
 
 use super::target::TargetError;
+use crate::approval::ApprovalRequest;
 use crate::extract::ExtractError;
 use crate::policy::{Decision, DecisionKind, IssueCode, IssueSet, Risk, Verdict};
 use bytes::Bytes;
@@ -39,6 +41,9 @@ pub enum Refusal {
     Denied(Box<Decision>),
     /// The policy deferred the action to a person (409).
     Deferred(Box<Decision>),
+    /// Deferred for approval under signed approvals (409): the decision, and the binding a
+    /// reviewer must sign (`approval_request`).
+    AwaitingApproval(Box<Decision>, Box<ApprovalRequest>),
     /// ALLOWed, but the upstream could not be connected to (502).
     UpstreamConnect(String),
     /// ALLOWed, but the upstream did not connect or answer in time (504).
@@ -69,10 +74,19 @@ pub struct Rendered {
 
 enum Body {
     Decision(Box<Decision>),
+    /// A decision with the approval request beside its fields.
+    Approval(Box<Decision>, Box<ApprovalRequest>),
     /// Not evaluable: one issue and the reason.
     Invalid(IssueCode, String),
     /// A fault after the decision (or a bug): code, message, the verdict that stood.
     Fault(&'static str, String, Verdict),
+}
+
+#[derive(Serialize)]
+struct ApprovalBody<'a> {
+    #[serde(flatten)]
+    decision: &'a Decision,
+    approval_request: &'a ApprovalRequest,
 }
 
 #[derive(Serialize)]
@@ -137,6 +151,7 @@ impl Refusal {
             ),
             Refusal::Denied(d) => (StatusCode::FORBIDDEN, Body::Decision(d)),
             Refusal::Deferred(d) => (StatusCode::CONFLICT, Body::Decision(d)),
+            Refusal::AwaitingApproval(d, r) => (StatusCode::CONFLICT, Body::Approval(d, r)),
             Refusal::UpstreamConnect(why) => (
                 StatusCode::BAD_GATEWAY,
                 Body::Fault("UPSTREAM_UNAVAILABLE", why, Verdict::Allow),
@@ -164,6 +179,13 @@ impl Refusal {
         };
         let (verdict, json) = match body {
             Body::Decision(d) => (d.verdict, serde_json::to_vec(&d)),
+            Body::Approval(d, r) => (
+                d.verdict,
+                serde_json::to_vec(&ApprovalBody {
+                    decision: &d,
+                    approval_request: &r,
+                }),
+            ),
             Body::Invalid(code, why) => {
                 (Verdict::Deny, serde_json::to_vec(&invalid(code, why, cx)))
             }

@@ -4,6 +4,7 @@
 //! asks it to finish its in-flight requests.
 
 use super::sniff::{sniff, Prefixed, Protocol};
+use crate::identity::ClientCert;
 use crate::proxy::{self, headers::Peer, Gate};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -63,6 +64,13 @@ pub(super) async fn serve(
             Some(acceptor) => {
                 let mut stream = acceptor.accept(stream).await?;
                 let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                // Only present when rustls verified it against tls.client_ca.
+                let client = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(ClientCert::from_der);
                 let Some((proto, bytes)) = sniff(&mut stream).await? else {
                     return Ok(None);
                 };
@@ -78,6 +86,7 @@ pub(super) async fn serve(
                 Ok(Some(Opened::Tls(
                     proto,
                     Box::new(Prefixed::new(bytes, stream)),
+                    client,
                 )))
             }
         }
@@ -98,10 +107,10 @@ pub(super) async fn serve(
         }
         Ok(Ok(None)) => return,
         Ok(Ok(Some(Opened::Plain(proto, io)))) => {
-            serve_http(io, proto, peer, gate, limits, shutdown).await
+            serve_http(io, proto, peer, None, gate, limits, shutdown).await
         }
-        Ok(Ok(Some(Opened::Tls(proto, io)))) => {
-            serve_http(io, proto, peer, gate, limits, shutdown).await
+        Ok(Ok(Some(Opened::Tls(proto, io, client)))) => {
+            serve_http(io, proto, peer, client, gate, limits, shutdown).await
         }
     };
     if let Err(e) = result {
@@ -114,6 +123,7 @@ enum Opened {
     Tls(
         Protocol,
         Box<Prefixed<tokio_rustls::server::TlsStream<TcpStream>>>,
+        Option<ClientCert>,
     ),
 }
 
@@ -121,6 +131,7 @@ async fn serve_http<I>(
     io: I,
     proto: Protocol,
     peer: Peer,
+    client: Option<ClientCert>,
     gate: Arc<Gate>,
     limits: ConnLimits,
     shutdown: watch::Receiver<bool>,
@@ -128,8 +139,13 @@ async fn serve_http<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let gate = gate.clone();
+        // The verified client certificate reaches the request path as an extension: set
+        // here, per connection, it is never something a request can carry in.
+        if let Some(c) = &client {
+            req.extensions_mut().insert(c.clone());
+        }
         async move { Ok::<_, Infallible>(proxy::handle(&gate, peer, req).await) }
     });
     let io = TokioIo::new(io);

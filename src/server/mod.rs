@@ -47,7 +47,7 @@ impl Server {
         clock: Clock,
     ) -> anyhow::Result<Server> {
         let tls = match &cfg.tls {
-            Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
+            Some(t) => Some(tls::acceptor(&t.cert, &t.key, t.client_ca.as_deref())?),
             None => None,
         };
         Ok(Server {

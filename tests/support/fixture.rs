@@ -125,5 +125,6 @@ pub fn snapshot() -> Snapshot {
         table,
         tests: Vec::new(),
         amount_field: Arc::from("amount"),
+        trust: Default::default(),
     }
 }

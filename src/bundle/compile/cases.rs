@@ -171,12 +171,17 @@ fn test_request(
             serde_json::to_vec(v).expect("a JSON value serializes"),
         )),
     };
+    let client_cert = r.client_cert.as_ref().map(|c| crate::identity::ClientCert {
+        uris: c.uri.iter().map(|u| Box::from(u.as_str())).collect(),
+        dns: c.dns.iter().map(|d| Box::from(d.as_str())).collect(),
+    });
     let method = method?;
     ok.then(|| TestRequest {
         method,
         path: r.path.value.clone(),
         headers,
         body,
+        client_cert,
     })
 }
 

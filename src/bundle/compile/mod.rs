@@ -28,8 +28,10 @@ use std::sync::Arc;
 
 mod bundle;
 mod cases;
+mod keys;
 mod routes;
 mod rules;
+mod trust;
 
 use bundle::compile_bundle;
 use cases::compile_tests;
@@ -277,8 +279,10 @@ pub(in crate::bundle) fn compile(
         );
     }
     let mut base = compile_bundle(first, &digest, &mut sink);
+    let mut trust = trust::compile_trust(first, files, base.policy.approval.clock_skew, &mut sink);
 
-    let routes = compile_routes(&base, &docs.route_maps, &mut sink);
+    let mut routes = compile_routes(&base, &docs.route_maps, &mut sink);
+    trust::apply_to_routes(&mut trust, &mut routes);
     let table = build_table(&routes, &mut sink);
     let route_names = RouteNames {
         names: routes.iter().map(|r| &*r.name).collect(),
@@ -294,20 +298,29 @@ pub(in crate::bundle) fn compile(
     let policy = base.policy;
     let routes = routes
         .into_iter()
-        .map(|r| Route {
-            action: policy.prepare(
+        .map(|r| {
+            let action = policy.prepare(
                 Some(&r.name),
                 &r.goal,
                 &r.tools,
                 &r.side_effects,
                 r.own,
                 Some(&r.questions),
-            ),
-            name: r.name,
-            method: r.method.expect("valid when there are no errors"),
-            path: r.path.into(),
-            context: r.context,
-            mode: r.mode,
+            );
+            let mut context = r.context;
+            // A signed approval binds the body: a route that may need approval reads it,
+            // so its DEFER can name the digest a reviewer approves.
+            if trust.approvals.is_some() && trust::may_need_approval(&policy, &action) {
+                context.reads_body = true;
+            }
+            Route {
+                action,
+                name: r.name,
+                method: r.method.expect("valid when there are no errors"),
+                path: r.path.into(),
+                context,
+                mode: r.mode,
+            }
         })
         .collect();
     let name: Arc<str> = base.name.into();
@@ -326,6 +339,7 @@ pub(in crate::bundle) fn compile(
         table,
         tests,
         amount_field: base.amount_field.into(),
+        trust,
     })
 }
 

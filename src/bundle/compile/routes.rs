@@ -30,57 +30,6 @@ struct ContextEntry<'a> {
     at: String,
 }
 
-fn field_of(name: &str) -> Field {
-    match name {
-        "run_id" => Field::RunId,
-        "actor" => Field::Actor,
-        "actor_role" => Field::ActorRole,
-        "approval_status" => Field::ApprovalStatus,
-        "approved_by" => Field::ApprovedBy,
-        "approved_at" => Field::ApprovedAt,
-        "environment" => Field::Environment,
-        "current_iteration" => Field::CurrentIteration,
-        "elapsed_seconds" => Field::ElapsedSeconds,
-        "cumulative_cost_usd" => Field::CumulativeCostUsd,
-        "current_tool" => Field::CurrentTool,
-        "ticket_id" => Field::TicketId,
-        "rollback_plan" => Field::RollbackPlan,
-        "mfa" => Field::Mfa,
-        other => Field::Other(other.into()),
-    }
-}
-
-/// Splits an RFC 6901 JSON pointer into unescaped tokens.
-fn json_pointer(text: &str) -> Result<Vec<Box<str>>, String> {
-    let Some(rest) = text.strip_prefix('/') else {
-        return Err(format!(
-            "invalid JSON pointer {text:?}: it must start with '/', e.g. /amount"
-        ));
-    };
-    rest.split('/')
-        .map(|token| {
-            let mut out = String::with_capacity(token.len());
-            let mut chars = token.chars();
-            while let Some(c) = chars.next() {
-                if c == '~' {
-                    match chars.next() {
-                        Some('0') => out.push('~'),
-                        Some('1') => out.push('/'),
-                        _ => {
-                            return Err(format!(
-                                "invalid JSON pointer {text:?}: '~' must be followed by 0 or 1"
-                            ))
-                        }
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            Ok(out.into_boxed_str())
-        })
-        .collect()
-}
-
 /// Compiles one source, or reports why it cannot be.
 fn source(
     file: &Path,
@@ -143,8 +92,12 @@ fn source(
         return Some(Source::Query(q.as_str().into()));
     }
     let b = spec.body.as_deref().unwrap_or_default();
-    match json_pointer(b) {
-        Ok(tokens) => Some(Source::Body(tokens.into())),
+    if b.is_empty() {
+        let m = "a body source needs a JSON pointer to a field, e.g. /amount".to_string();
+        return fail(sink, "body", m);
+    }
+    match Source::parse_pointer(b) {
+        Ok(source) => Some(source),
         Err(m) => fail(sink, "body", m),
     }
 }
@@ -171,7 +124,7 @@ fn context_entries<'a>(
         }
         let mut entry = ContextEntry {
             key: &key.value,
-            field: field_of(&key.value),
+            field: Field::parse(&key.value),
             sources: Vec::new(),
             params: Vec::new(),
             file,
@@ -385,23 +338,6 @@ pub(super) fn compile_routes(
                 check_params(o, sink);
                 fields.push((o.field.clone(), o.sources.clone()));
             }
-            let mut headers: Vec<HeaderName> = Vec::new();
-            let mut reads_body = false;
-            for (_, sources) in &fields {
-                for s in sources {
-                    match s {
-                        Source::Header(h) if !headers.contains(h) => headers.push(h.clone()),
-                        Source::Body(_) => reads_body = true,
-                        _ => {}
-                    }
-                }
-            }
-            let amount_field = field_of(&base.amount_field);
-            let amount = fields
-                .iter()
-                .any(|(f, _)| *f == amount_field)
-                .then_some(amount_field);
-
             drafts.push(RouteDraft {
                 file: file.to_path_buf(),
                 field,
@@ -414,12 +350,7 @@ pub(super) fn compile_routes(
                 side_effects,
                 own,
                 questions: route_questions,
-                context: ContextMap {
-                    fields,
-                    reads_body,
-                    headers,
-                    amount,
-                },
+                context: ContextMap::compile(fields, &base.amount_field),
                 mode,
             });
         }
@@ -455,12 +386,6 @@ mod tests {
 
     #[test]
     fn pointers_and_templates() {
-        assert_eq!(
-            json_pointer("/a~1b/c~0d/0").unwrap(),
-            vec!["a/b".into(), "c~d".into(), "0".into()] as Vec<Box<str>>
-        );
-        assert!(json_pointer("amount").is_err());
-        assert!(json_pointer("/a~2").is_err());
         assert_eq!(
             template_params("/db/{id}/files/{*rest}"),
             vec!["id", "rest"]
