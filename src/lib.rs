@@ -5,10 +5,12 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+pub mod admin;
 pub mod approval;
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
+pub mod candidate;
 pub mod classify;
 pub mod commands;
 pub mod config;
@@ -17,6 +19,7 @@ pub mod extract;
 pub mod forward;
 pub mod identity;
 pub mod metrics;
+pub mod ops;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

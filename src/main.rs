@@ -144,21 +144,19 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT: the start of a graceful shutdown.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now, and returns the future that resolves on
+/// either: the start of a graceful shutdown. Installing before the listeners bind means a
+/// signal can never find the process without its handler (and kill it outright).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot install the SIGTERM handler");
-            std::future::pending::<()>().await;
-            return;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
-    }
+    })
 }
 
 /// The most worker threads a sidecar takes: it shares its pod with the service it guards.
@@ -198,7 +196,11 @@ fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: Lo
             return exit::FAILED;
         }
     };
-    match runtime.block_on(toolgate::server::serve(cfg, shutdown_signal())) {
+    let served = runtime.block_on(async {
+        let signals = shutdown_signal()?;
+        toolgate::server::serve(cfg, signals).await
+    });
+    match served {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("toolgate: {e:#}");
@@ -286,7 +288,16 @@ fn main() -> ExitCode {
             },
             log_format,
         ),
-        Command::Demo(args) => toolgate::demo::main(args, shutdown_signal()),
+        // The demo polls this before it prints its addresses, which installs the handlers.
+        Command::Demo(args) => toolgate::demo::main(args, async {
+            match shutdown_signal() {
+                Ok(signals) => signals.await,
+                Err(e) => {
+                    eprintln!("toolgate demo: cannot install signal handlers: {e}");
+                    std::future::pending().await
+                }
+            }
+        }),
     };
     ExitCode::from(code)
 }

@@ -329,6 +329,14 @@ pub struct RouteMetricsTable {
     decision_duration: Histogram,
 }
 
+impl std::fmt::Debug for RouteMetricsTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteMetricsTable")
+            .field("routes", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl RouteMetricsTable {
     fn route(&self, route: Option<usize>) -> &RouteHandles {
         let unmatched = self.routes.len() - 1;

@@ -4,11 +4,12 @@
 
 use crate::classify::router::RouteTable;
 use crate::extract::ContextMap;
+use crate::metrics::{Metrics, RouteMetricsTable};
 use crate::policy::{Policy, PreparedAction};
 use http::Method;
 use jiff::Timestamp;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Identity of the bundle a snapshot was built from.
 #[derive(Clone, Debug)]
@@ -55,4 +56,18 @@ pub struct Snapshot {
     /// Where identity comes from and how approvals are verified (`spec.identity`,
     /// `spec.approval.source`), with their keys parsed.
     pub trust: crate::identity::Trust,
+    /// This snapshot's per-route metric handles. The reloader resolves them before the
+    /// snapshot is stored, so the request path never resolves labels; they live here so a
+    /// request counts into the table of the very version that decided it (one load).
+    pub route_metrics: OnceLock<Arc<RouteMetricsTable>>,
+}
+
+impl Snapshot {
+    /// The per-route metric handles, resolved on first use if nobody did it before.
+    pub fn route_metrics(&self, metrics: &Metrics) -> &Arc<RouteMetricsTable> {
+        self.route_metrics.get_or_init(|| {
+            let names: Vec<Arc<str>> = self.routes.iter().map(|r| r.name.clone()).collect();
+            metrics.for_routes(&names)
+        })
+    }
 }

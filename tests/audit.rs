@@ -154,6 +154,7 @@ async fn records_are_json_lines_with_every_field() {
     fwd.total_ms = 41.0;
     fwd.mode = Mode::Shadow;
     fwd.shadow_verdict = Some(Verdict::Deny);
+    fwd.shadow_status = Some(403);
     fwd.candidate = Some(CandidateVerdict {
         policy_version: "tools@8".into(),
         verdict: Verdict::Defer,
@@ -172,7 +173,7 @@ async fn records_are_json_lines_with_every_field() {
         "optional fields are absent, the rest present"
     );
     let mut full = base.clone();
-    full.extend(["shadow_verdict", "candidate"]);
+    full.extend(["shadow_verdict", "shadow_status", "candidate"]);
     assert_eq!(keys(f), full);
 
     assert_eq!(s["ts"], "2023-11-14T22:13:20Z");
@@ -211,6 +212,7 @@ async fn records_are_json_lines_with_every_field() {
     assert_eq!(f["total_ms"], 41.0);
     assert_eq!(f["mode"], "shadow");
     assert_eq!(f["shadow_verdict"], "DENY");
+    assert_eq!(f["shadow_status"], 403);
     let c = serde_json::json!({"policy_version": "tools@8", "verdict": "DEFER", "issues": ["MFA_REQUIRED"]});
     assert_eq!(f["candidate"], c);
 }

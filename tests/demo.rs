@@ -9,15 +9,37 @@
 mod demo;
 use demo::*;
 
-/// The scenarios issue #6 asks for, as (name, status, verdict, forwarded): written out
-/// here, not read from the library, so that dropping one from the demo fails.
-const EXPECTED: &[(&str, u16, &str, bool)] = &[
-    ("allowed payout read", 200, "ALLOW", true),
-    ("allowed staging deploy", 202, "ALLOW", true),
-    ("blocked production delete", 403, "DENY", false),
-    ("deferred payout", 409, "DEFER", false),
-    ("deferred production deploy", 409, "DEFER", false),
-    ("unmapped route", 403, "DENY", false),
+/// The scenarios issue #6 asks for, as (name, status, verdict, forwarded, bundle): written
+/// out here, not read from the library, so that dropping one from the demo fails. The last
+/// three are the approve-and-retry loop, through the signed sidecar.
+const EXPECTED: &[(&str, u16, &str, bool, &str)] = &[
+    ("allowed payout read", 200, "ALLOW", true, "tools"),
+    ("allowed staging deploy", 202, "ALLOW", true, "tools"),
+    ("blocked production delete", 403, "DENY", false, "tools"),
+    ("deferred payout", 409, "DEFER", false, "tools"),
+    ("deferred production deploy", 409, "DEFER", false, "tools"),
+    ("unmapped route", 403, "DENY", false, "tools"),
+    (
+        "approval loop: deferred delete",
+        409,
+        "DEFER",
+        false,
+        "tools-signed",
+    ),
+    (
+        "approval loop: approved retry",
+        200,
+        "ALLOW",
+        true,
+        "tools-signed",
+    ),
+    (
+        "approval loop: replayed approval",
+        403,
+        "DENY",
+        false,
+        "tools-signed",
+    ),
 ];
 
 /// One table row: its cells (split on runs of 2+ spaces) and every issue on its lines.
@@ -47,9 +69,9 @@ fn row(stdout: &str, name: &str) -> TableRow {
     TableRow { cells, issues }
 }
 
-fn policy_version() -> String {
-    let snapshot =
-        toolgate::bundle::load(&root().join("policies/tools"), jiff::Timestamp::now()).unwrap();
+fn policy_version(bundle: &str) -> String {
+    let dir = root().join("policies").join(bundle);
+    let snapshot = toolgate::bundle::load(&dir, jiff::Timestamp::now()).unwrap();
     snapshot.meta.policy_version.to_string()
 }
 
@@ -58,21 +80,20 @@ fn demo_once_replays_every_seed_scenario_with_the_expected_outcome() {
     let (code, stdout, stderr) = demo_once(&[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
-    let version = policy_version();
     let library = toolgate::demo::scenarios::scenarios();
     assert_eq!(
         library.len(),
         EXPECTED.len(),
         "a scenario without a test row"
     );
-    for (&(name, status, verdict, forwarded), s) in EXPECTED.iter().zip(&library) {
+    for (&(name, status, verdict, forwarded, bundle), s) in EXPECTED.iter().zip(&library) {
         assert_eq!(s.name, name, "scenario order");
         let r = row(&stdout, name);
         let c = &r.cells;
         assert_eq!(c[1], status.to_string(), "{name}:\n{stdout}");
         assert_eq!(c[2], verdict, "{name}");
         assert!(c[3].starts_with("tg-"), "{name}: request_id {:?}", c[3]);
-        assert_eq!(c[4], version, "{name}: policy_version");
+        assert_eq!(c[4], policy_version(bundle), "{name}: policy_version");
         let saw = &c[5];
         if forwarded {
             let want = format!("{} {}", s.method, s.target);
@@ -106,6 +127,32 @@ fn demo_once_replays_every_seed_scenario_with_the_expected_outcome() {
         &["APPROVAL_REQUIRED", "ROLLBACK_PLAN_MISSING", "MFA_REQUIRED"],
     );
     has("unmapped route", &["ROUTE_NOT_MAPPED"]);
+    // The loop: held for a signed approval (the verified token is enough for the role),
+    // then forwarded once with it, then the same approval refused.
+    has(
+        "approval loop: deferred delete",
+        &["APPROVAL_REQUIRED", "DESTRUCTIVE_ACTION_REQUIRES_APPROVAL"],
+    );
+    assert!(
+        !row(&stdout, "approval loop: deferred delete")
+            .issues
+            .iter()
+            .any(|i| i == "ROLE_NOT_AUTHORIZED" || i == "ACTOR_ROLE_MISSING"),
+        "{stdout}"
+    );
+    assert_eq!(
+        row(&stdout, "approval loop: replayed approval").issues,
+        ["APPROVAL_REPLAYED"]
+    );
+    let deletes = stdout
+        .lines()
+        .filter(|l| l.contains("  DELETE /db/v1/tenants/t-42"))
+        .count();
+    assert_eq!(deletes, 1, "the tool deletes the tenant once:\n{stdout}");
+    assert!(
+        stdout.contains("approval loop: deferred delete: approved by bob.sre-lead"),
+        "{stdout}"
+    );
     // The deferred payout prints its questions, the seed's two among them.
     let asks = stdout
         .split("deferred payout asks:\n")
@@ -166,6 +213,75 @@ fn demo_serves_until_ctrl_c() {
     assert_eq!(r.header("x-toolgate-verdict"), Some("ALLOW"));
     assert!(r.body.contains(r#""id":"po-1001""#), "{r:?}");
     assert_eq!(running.interrupt(), 0, "Ctrl-C is a clean stop");
+}
+
+/// The signed sidecar keeps serving after the replay: headers claim nothing there, and the
+/// loop works by hand with `toolgate token` and `toolgate approve`.
+#[test]
+fn the_demos_signed_proxy_takes_a_token_and_an_approval_by_hand() {
+    let mut args = vec!["demo"];
+    args.extend(ephemeral_demo_ports(&[]));
+    let mut running = Running::start(&args);
+    let signed = address(&mut running, "signed proxy");
+    let h = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let target = "/db/v1/tenants/t-7";
+    let claimed = [
+        h("x-actor", "agent-5"),
+        h("x-actor-role", "platform_admin"),
+        h("x-approval-status", "approved"),
+        h("x-approved-by", "bob.sre-lead"),
+        h("x-environment", "production"),
+    ];
+    let r = http(signed, "DELETE", target, &claimed, "");
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.body.contains("ACTOR_ROLE_MISSING"), "{r:?}");
+
+    let keys = "policies/tools-signed/example-private-keys";
+    let token = run(&[
+        "token",
+        "--key",
+        &format!("{keys}/idp.es256.key.pem"),
+        "--kid",
+        "example-idp-2026-03",
+        "--claims",
+        r#"{"iss":"https://idp.example.test","aud":"toolgate","sub":"agent-5","roles":["platform_admin"]}"#,
+    ]);
+    assert!(token.status.success(), "{token:?}");
+    let bearer = h(
+        "authorization",
+        &format!("Bearer {}", text(&token.stdout).trim()),
+    );
+    let prod = h("x-environment", "production");
+    let deferred = http(
+        signed,
+        "DELETE",
+        target,
+        &[bearer.clone(), prod.clone()],
+        "",
+    );
+    assert_eq!(deferred.status, 409, "{deferred:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("deferred.json");
+    std::fs::write(&body, &deferred.body).unwrap();
+    let approval = run(&[
+        "approve",
+        "--key",
+        &format!("{keys}/approvals.ed25519.key.pem"),
+        "--request",
+        body.to_str().unwrap(),
+        "--approver",
+        "bob.sre-lead",
+    ]);
+    assert!(approval.status.success(), "{approval:?}");
+    let x_approval = h("x-approval", text(&approval.stdout).trim());
+    let done = http(signed, "DELETE", target, &[bearer, prod, x_approval], "");
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.header("x-toolgate-verdict"), Some("ALLOW"));
+    assert!(
+        done.body.contains(r#""deleted":true"#),
+        "the mock's answer: {done:?}"
+    );
+    assert_eq!(running.interrupt(), 0);
 }
 
 #[test]

@@ -360,9 +360,8 @@ fn kubectl_kustomize_renders_the_base() {
 mod run;
 
 /// The probes' and scrapers' endpoints, asked of a real `toolgate serve` with the pod's
-/// config. Ignored until the admin listener (issue #4) is merged: drop the `ignore` then.
+/// config.
 #[test]
-#[ignore = "needs the admin listener of issue #4"]
 fn admin_endpoints_used_by_probes_and_scrapers_answer() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let admin = free.local_addr().unwrap();

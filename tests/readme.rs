@@ -106,6 +106,29 @@ fn config_table_matches_the_shipped_config_file() {
 
 #[path = "support/demo.rs"]
 mod demo;
+mod support;
+
+/// The ```sh block of "The approval loop": a script, run whole by
+/// [`the_approval_loop_runs_as_written`], not command by command.
+fn approval_loop_block(text: &str) -> &str {
+    let section = &text[text
+        .find("### The approval loop")
+        .expect("README lacks the approval loop")..];
+    let start = section
+        .find("```sh\n")
+        .expect("the approval loop has no sh block")
+        + 6;
+    let len = section[start..].find("```").unwrap();
+    &section[start..start + len]
+}
+
+/// The README without the approval-loop script: the examples run one by one.
+fn readme_examples() -> String {
+    let text = readme();
+    let script = approval_loop_block(&text).to_owned();
+    assert!(script.contains("approve"), "{script}");
+    text.replacen(&script, "", 1)
+}
 
 /// One command of a ```sh block (continuations joined) and the comment line above it.
 #[derive(Clone, Debug)]
@@ -271,7 +294,7 @@ fn curl_examples_are_the_demos_and_do_what_their_comments_say() {
     assert_eq!(table_rows(demo_section), table_rows(&printed));
 
     // The README's curl lines for the proxy are exactly those the demo prints.
-    let readme_curls: Vec<Example> = sh_examples(&text)
+    let readme_curls: Vec<Example> = sh_examples(&readme_examples())
         .into_iter()
         .filter(|e| e.command.starts_with("curl "))
         .collect();
@@ -327,7 +350,8 @@ fn curl_examples_are_the_demos_and_do_what_their_comments_say() {
 #[test]
 fn shell_examples_run() {
     let root = demo::root();
-    for e in sh_examples(&readme()) {
+    // The approval loop's block runs whole, in the_approval_loop_runs_as_written.
+    for e in sh_examples(&readme_examples()) {
         let w = words(&e.command);
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
         let toolgate_args: Option<&[&str]> = match w.as_slice() {
@@ -417,4 +441,169 @@ fn run_toolgate(args: &[&str]) {
         }
         _ => panic!("README example `toolgate {line}` is not exercised by tests/readme.rs"),
     }
+}
+
+/// The approval loop's block, run as written: `bash -euo pipefail` from a directory that
+/// holds `config/` and `policies/` (as a checkout does), with `B` the test build, free
+/// ports, and a recording tool API. Every line runs; what it prints and what reached the
+/// tool are checked.
+#[test]
+fn the_approval_loop_runs_as_written() {
+    use std::os::unix::process::CommandExt as _;
+    let text = readme();
+    let script = approval_loop_block(&text);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tool = rt.block_on(support::Upstream::start());
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["config", "policies"] {
+        std::os::unix::fs::symlink(demo::root().join(d), dir.path().join(d)).unwrap();
+    }
+    std::fs::write(dir.path().join("loop.sh"), script).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+    let mut bash = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "loop.sh"])
+        .current_dir(dir.path())
+        .env("B", env!("CARGO_BIN_EXE_toolgate"))
+        .env("P", &port)
+        .env("A", "0")
+        .env("TOOL", tool.url())
+        .stdin(std::process::Stdio::null())
+        .stdout(file("stdout"))
+        .stderr(file("stderr"))
+        // Its own process group: whatever it leaves behind is stopped below.
+        .process_group(0)
+        .spawn()
+        .expect("bash (and curl) are needed to run the README's approval loop");
+    let group = format!("-{}", bash.id());
+    let deadline = std::time::Instant::now() + demo::PATIENCE * 2;
+    let status = loop {
+        if let Some(status) = bash.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status();
+    let _ = bash.wait();
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let (stdout, stderr) = (read("stdout"), read("stderr"));
+    let status = status.unwrap_or_else(|| panic!("still running:\n{stdout}\n{stderr}"));
+    assert!(status.success(), "{status}:\n{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["409", "200", "403"],
+        "{stderr}"
+    );
+    let json = |name: &str| -> serde_json::Value { serde_json::from_str(&read(name)).unwrap() };
+    let deferred = json("deferred.json");
+    assert_eq!(deferred["verdict"], "DEFER");
+    let binding = &deferred["approval_request"]["binding"];
+    assert_eq!(binding["route"], "tenants-delete", "{deferred}");
+    assert_eq!(binding["actor"], "agent-5", "{deferred}");
+    assert_eq!(
+        json("out.json")["issues"],
+        serde_json::json!(["APPROVAL_REPLAYED"])
+    );
+    // Exactly one request reached the tool: the approved delete, without its approval.
+    let seen = tool.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("DELETE", "/db/v1/tenants/t-42")
+    );
+    assert_eq!(seen[0].header("x-approval"), None, "{seen:?}");
+    assert_eq!(seen[0].header("x-toolgate-verdict"), Some("ALLOW"));
+    // The audit trail: one record per request to the tenant, in order, plus the probe.
+    let actions: Vec<String> = read("audit.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["path"] == "/db/v1/tenants/t-42")
+        .map(|r| r["final_runtime_action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        ["execution_stopped", "forwarded", "execution_stopped"]
+    );
+    drop(rt);
+}
+
+#[test]
+fn metrics_table_lists_every_family_with_its_type() {
+    use toolgate::metrics::{Metrics, UpstreamErrorKind};
+    use toolgate::policy::{IssueSet, Verdict};
+    let m = Metrics::new(&prometheus::Registry::new(), "test").unwrap();
+    // Touch the lazily created series, so every family is exported.
+    let t = m.for_routes(&[std::sync::Arc::from("r")]);
+    t.decided(
+        Some(0),
+        Verdict::Deny,
+        true,
+        IssueSet::of(IssueCode::AmountMissing),
+        1e-6,
+    );
+    t.decided(Some(0), Verdict::Deny, false, IssueSet::EMPTY, 1e-6);
+    t.candidate_disagreement(Some(0), Verdict::Allow, Verdict::Deny);
+    t.upstream_error(Some(0), UpstreamErrorKind::Reset);
+    m.bundle_activated(&toolgate::snapshot::BundleMeta {
+        name: "b".into(),
+        version: "1".into(),
+        policy_version: "b@1".into(),
+        digest: "sha256:0".into(),
+        dir: "/b".into(),
+        loaded_at: jiff::Timestamp::UNIX_EPOCH,
+    });
+    let exported: std::collections::BTreeSet<(String, String)> = m
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, ty) = l.split_once(' ').unwrap();
+            (name.to_owned(), ty.to_owned())
+        })
+        .collect();
+    let documented: std::collections::BTreeSet<(String, String)> =
+        table_after(&readme(), "## Metrics")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
+    assert_eq!(documented, exported, "README metrics table is out of date");
+}
+
+#[test]
+fn the_audit_record_example_has_every_field() {
+    use toolgate::audit::AuditRecord;
+    use toolgate::policy::Verdict;
+    let text = readme();
+    let start = text
+        .find("### Audit record")
+        .expect("README lacks the audit example");
+    let block = text[start..].split("```json").nth(1).unwrap();
+    let example: serde_json::Value =
+        serde_json::from_str(block.split("```").next().unwrap()).expect("the example is JSON");
+    let rec = AuditRecord::new(
+        jiff::Timestamp::UNIX_EPOCH,
+        "id".into(),
+        http::Method::GET,
+        "/".into(),
+        "b@1".into(),
+        Verdict::Allow,
+    );
+    let real = serde_json::to_value(rec).unwrap();
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&example),
+        keys(&real),
+        "README audit example is out of date"
+    );
 }

@@ -54,6 +54,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
         table: RouteTable::default(),
         tests: Vec::new(),
         amount_field: "amount".into(),
+        route_metrics: Default::default(),
         trust: Default::default(),
     }
 }

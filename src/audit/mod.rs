@@ -83,6 +83,10 @@ pub struct AuditRecord {
     /// On a shadow route, the verdict that would have been enforced; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow_verdict: Option<Verdict>,
+    /// On a shadow route, the status toolgate would have answered with instead of
+    /// forwarding (403 for DENY, 409 for DEFER); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_status: Option<u16>,
     /// The candidate bundle's decision, when it disagreed with the live one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate: Option<CandidateVerdict>,
@@ -127,6 +131,7 @@ impl AuditRecord {
             total_ms: 0.0,
             mode: Mode::Enforce,
             shadow_verdict: None,
+            shadow_status: None,
             candidate: None,
         }
     }

@@ -112,6 +112,8 @@ pub struct BundleSpec {
     pub windows: OrderedMap<Str, WindowSpec>,
     #[serde(default)]
     pub questions: OrderedMap<Str, String>,
+    /// `enforce` (default) or `shadow`: the mode of every route that sets none.
+    pub mode: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]

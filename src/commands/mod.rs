@@ -6,7 +6,7 @@ mod check;
 mod test;
 mod validate;
 
-pub use approve::{approve, token, MintOptions};
+pub use approve::{approve, mint_approval, mint_token, token, MintError, MintOptions, Minted};
 pub use check::check;
 pub use test::test;
 pub use validate::validate;

@@ -5,9 +5,11 @@
 //! with its path. Nothing here opens a socket or reads the bundle.
 
 mod duration;
+mod ops;
 mod validate;
 
 pub use duration::HumanDuration;
+pub use ops::{Audit, AuditSinkKind, Reload};
 pub use validate::{ConfigError, ConfigErrors};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,16 @@ pub struct Config {
     /// How long in-flight requests may run after shutdown starts. Default `20s`.
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace: HumanDuration,
+    /// The audit trail. Default: JSON lines on stdout.
+    #[serde(default)]
+    pub audit: Audit,
+    /// A candidate bundle directory, evaluated beside the live one for every request and
+    /// never enforced; disagreements are counted and audited. Optional; relative paths
+    /// resolve against the config file's dir.
+    #[serde(default)]
+    pub candidate_policies: Option<PathBuf>,
+    #[serde(default)]
+    pub reload: Reload,
 }
 
 /// The one tool API this sidecar guards.
@@ -195,6 +207,9 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             shutdown_grace: defaults::shutdown_grace(),
+            audit: Audit::default(),
+            candidate_policies: None,
+            reload: Reload::default(),
         }
     }
 }
@@ -225,14 +240,21 @@ impl Config {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// Makes relative file paths (bundle, TLS files) relative to `base` instead.
+    /// Makes relative file paths (bundles, TLS files, audit file) relative to `base` instead.
     pub fn resolve_relative_to(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         };
-        if let Some(p) = &mut self.policies {
+        for p in [
+            &mut self.policies,
+            &mut self.candidate_policies,
+            &mut self.audit.path,
+        ]
+        .into_iter()
+        .flatten()
+        {
             resolve(p);
         }
         if let Some(tls) = &mut self.tls {

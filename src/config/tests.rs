@@ -107,3 +107,78 @@ fn the_shipped_file_is_valid() {
     let cfg = Config::load(&path, Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.policies.unwrap().ends_with("../policies/tools"));
 }
+
+#[test]
+fn audit_candidate_and_reload_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("live")).unwrap();
+    std::fs::create_dir(dir.path().join("next")).unwrap();
+    let file = dir.path().join("toolgate.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: toolgate.dev/v1alpha1\nkind: Config\npolicies: live\n\
+         candidate_policies: next\naudit:\n  sink: file\n  path: audit.log\n  capacity: 10\n  recent: 20\n\
+         reload:\n  debounce: 40ms\n",
+    )
+    .unwrap();
+    let cfg = Config::load(&file, Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.audit.sink, AuditSinkKind::File);
+    assert_eq!(cfg.audit.path, Some(dir.path().join("audit.log")));
+    assert_eq!((cfg.audit.capacity, cfg.audit.recent), (10, 20));
+    assert_eq!(cfg.candidate_policies, Some(dir.path().join("next")));
+    assert_eq!(cfg.reload.debounce.get(), Duration::from_millis(40));
+
+    let defaults = Config::default();
+    assert_eq!(defaults.audit.sink, AuditSinkKind::Stdout);
+    assert_eq!(
+        (defaults.audit.capacity, defaults.audit.recent),
+        (8192, 4096)
+    );
+    assert_eq!(defaults.reload.debounce.get(), Duration::from_millis(250));
+
+    let e = Config::parse(&minimal("audit:\n  sink: syslog\n")).unwrap_err();
+    assert!(e.contains("syslog"), "{e}");
+}
+
+#[test]
+fn ops_sections_are_validated_with_their_paths() {
+    let mut cfg = Config::parse(&minimal(
+        "listen: 0.0.0.0:9000\nadmin_listen: 127.0.0.1:9000\ncandidate_policies: /nonexistent\n\
+         audit:\n  sink: file\n  capacity: 0\nreload:\n  debounce: 0ms\n",
+    ))
+    .unwrap();
+    let text = cfg.validate().unwrap_err().to_string();
+    let paths: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "admin_listen",
+            "candidate_policies",
+            "audit.path",
+            "audit.capacity",
+            "reload.debounce"
+        ],
+        "{text}"
+    );
+    // The admin listener never shares the proxy's address, whichever side is the wildcard.
+    cfg = Config::parse(&minimal(
+        "listen: 127.0.0.1:9000\nadmin_listen: 0.0.0.0:9000\n",
+    ))
+    .unwrap();
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("admin_listen"));
+    cfg = Config::parse(&minimal(
+        "listen: 127.0.0.1:9000\nadmin_listen: 127.0.0.2:9000\n",
+    ))
+    .unwrap();
+    cfg.validate().unwrap();
+    cfg = Config::parse(&minimal("audit:\n  path: x.log\n")).unwrap();
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("audit.path"));
+}

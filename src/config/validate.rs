@@ -2,7 +2,8 @@
 //! it is about (`upstream.url: must be http://host:port`), so an operator fixes a file in
 //! one pass instead of one error per restart.
 
-use super::{Config, API_VERSION, KIND};
+use super::ops::{MAX_AUDIT_RECORDS, MAX_DEBOUNCE};
+use super::{AuditSinkKind, Config, API_VERSION, KIND};
 use std::fmt;
 use std::time::Duration;
 
@@ -61,8 +62,11 @@ impl Config {
         if self.kind != KIND {
             err("kind", format!("must be {KIND}"));
         }
-        if self.listen == self.admin_listen {
-            err("admin_listen", "must differ from listen".into());
+        if overlaps(self.listen, self.admin_listen) {
+            err(
+                "admin_listen",
+                format!("must not share the proxy's address ({})", self.listen),
+            );
         }
         if let Err(m) = check_upstream_url(&self.upstream.url) {
             err("upstream.url", m);
@@ -114,12 +118,65 @@ impl Config {
         if l.max_connections == 0 {
             err("limits.max_connections", "must be at least 1".into());
         }
+        match &self.candidate_policies {
+            Some(p) if !p.is_dir() => err(
+                "candidate_policies",
+                format!("{} is not a directory", p.display()),
+            ),
+            Some(p) if Some(p) == self.policies.as_ref() => err(
+                "candidate_policies",
+                "must differ from policies: a candidate is compared with the live bundle".into(),
+            ),
+            _ => {}
+        }
+        let a = &self.audit;
+        match (a.sink, &a.path) {
+            (AuditSinkKind::File, None) => {
+                err("audit.path", "required with sink: file".into());
+            }
+            (AuditSinkKind::File, Some(p)) => {
+                let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+                if parent.is_some_and(|d| !d.is_dir()) || p.is_dir() {
+                    err(
+                        "audit.path",
+                        format!("{} is not a file in an existing directory", p.display()),
+                    );
+                }
+            }
+            (AuditSinkKind::Stdout, Some(_)) => {
+                err("audit.path", "only used with sink: file".into());
+            }
+            (AuditSinkKind::Stdout, None) => {}
+        }
+        for (path, n) in [("audit.capacity", a.capacity), ("audit.recent", a.recent)] {
+            if !(1..=MAX_AUDIT_RECORDS).contains(&n) {
+                err(path, format!("must be between 1 and {MAX_AUDIT_RECORDS}"));
+            }
+        }
+        let debounce = self.reload.debounce.get();
+        if debounce == Duration::ZERO || debounce > MAX_DEBOUNCE {
+            err(
+                "reload.debounce",
+                format!(
+                    "must be more than 0 and at most {}s",
+                    MAX_DEBOUNCE.as_secs()
+                ),
+            );
+        }
         if errs.is_empty() {
             Ok(())
         } else {
             Err(ConfigErrors(errs))
         }
     }
+}
+
+/// Whether two listen addresses would collide: the same port on the same IP, or on any IP
+/// when either is a wildcard (0.0.0.0 or ::) address. Port 0 (pick one) never collides.
+fn overlaps(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// The upstream is one origin: `http://host[:port]`, nothing else, so no path prefix or

@@ -1,9 +1,12 @@
 //! `toolgate demo`: the one-minute try. It starts, in this process and on loopback only, a
-//! mock of the three tool APIs ([`upstream`]) and the sidecar in front of it, built from
-//! the shipped `config/toolgate.yaml` and its bundle by the same [`Server`] code `serve`
-//! runs, with the real clock. It then replays the seed [`scenarios`] through the proxy
-//! with a real HTTP client, prints what each got ([`table`]), and either exits (`--once`)
-//! or prints `curl` lines for the same requests and serves until Ctrl-C.
+//! mock of the three tool APIs ([`upstream`]) and two sidecars in front of it, built by the
+//! same [`Server`] code `serve` runs, with the real clock: one from the shipped
+//! `config/toolgate.yaml` and its bundle, one with `policies/tools-signed` (verified
+//! identity, signed approvals). It then replays the seed [`scenarios`] through the first
+//! and the approve-and-retry loop through the second with a real HTTP client, minting the
+//! loop's identity token and approval with the code of `toolgate token` and `toolgate
+//! approve` and the bundle's example keys, prints what each got ([`table`]), and either
+//! exits (`--once`) or prints `curl` lines for the same requests and serves until Ctrl-C.
 //!
 //! The demo checks itself: a scenario whose status, verdict or forwarding differs from its
 //! expectation makes the exit code 1, so `demo --once` is also an end-to-end test.
@@ -13,22 +16,20 @@ mod table;
 pub mod upstream;
 
 use crate::authorize::system_clock;
-use crate::commands::exit;
-use crate::config::{Config, Overrides};
-use crate::server::Server;
+use crate::commands::{exit, mint_approval, mint_token, MintOptions};
+use crate::config::{AuditSinkKind, Config, Overrides};
+use crate::server::{Listeners, Sidecar};
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use scenarios::Scenario;
+use scenarios::{Evidence, Scenario};
 use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use table::Row;
 use tokio::net::TcpListener;
 use upstream::MockToolApi;
@@ -42,9 +43,20 @@ pub struct Args {
     /// The proxy address. If the port is busy, an ephemeral one is used (and printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// The admin listener of the proxy (`/metrics`, `/v1/decisions/{id}`, ...); busy
+    /// port: as for --listen. The signed sidecar's admin listener is ephemeral.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+    pub admin_listen: SocketAddr,
     /// The mock tool API's address (toolgate's upstream); busy port: as for --listen.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub upstream_listen: SocketAddr,
+    /// The signed sidecar's address (the approval loop). Default: the proxy's port + 1
+    /// (ephemeral if the proxy's is); busy port: as for --listen.
+    #[arg(long, value_name = "ADDR")]
+    pub signed_listen: Option<SocketAddr>,
+    /// The signed sidecar's bundle; its `example-private-keys/` mint the loop's tokens.
+    #[arg(long, value_name = "DIR", default_value = "policies/tools-signed")]
+    pub signed_policies: PathBuf,
     /// Replay the scenarios, print the table and exit instead of serving until Ctrl-C.
     #[arg(long)]
     pub once: bool,
@@ -94,53 +106,66 @@ pub fn main(args: Args, shutdown: impl Future<Output = ()>) -> u8 {
     }
 }
 
-/// Starts the mock and the sidecar, replays, prints; `Ok(false)` when a scenario did not
+/// Starts the mock and the sidecars, replays, prints; `Ok(false)` when a scenario did not
 /// end as expected.
 pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool, DemoError> {
     let mock = MockToolApi::start(bind(args.upstream_listen, "mock tool API").await?)
         .context("mock tool API")?;
-    let proxy = bind(args.listen, "proxy").await?;
-    let proxy_addr = proxy.local_addr().context("proxy address")?;
-    let overrides = Overrides {
-        listen: Some(proxy_addr),
-        upstream: Some(mock.url()),
-        ..Overrides::default()
+    let listeners = Listeners {
+        proxy: bind(args.listen, "proxy").await?,
+        admin: bind(args.admin_listen, "admin listener").await?,
     };
-    let cfg = Config::load(&args.config, overrides).map_err(|e| {
-        DemoError::Invalid(format!("invalid config {}:\n{e}", args.config.display()))
-    })?;
-    let dir = cfg
-        .policies
-        .clone()
-        .ok_or_else(|| DemoError::Invalid("the config names no policies directory".into()))?;
-    let snapshot = crate::bundle::load(&dir, jiff::Timestamp::now()).map_err(|e| {
-        DemoError::Invalid(format!("invalid policy bundle {}:\n{e}", dir.display()))
-    })?;
-    let meta = snapshot.meta.clone();
-    let server = Server::new(
-        &cfg,
-        Arc::new(ArcSwap::from_pointee(snapshot)),
-        system_clock(),
-    )?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(proxy, async {
-        let _ = stopped.await;
-    }));
+    let plain = Gate::start(args, listeners, &mock, None).await?;
+    let signed_addr = args.signed_listen.unwrap_or_else(|| {
+        let port = match args.listen.port() {
+            0 => 0,
+            p => p.checked_add(1).unwrap_or(0),
+        };
+        SocketAddr::new(args.listen.ip(), port)
+    });
+    let signed_admin = SocketAddr::new(args.admin_listen.ip(), 0);
+    let listeners = Listeners {
+        proxy: bind(signed_addr, "signed proxy").await?,
+        admin: bind(signed_admin, "signed admin listener").await?,
+    };
+    let signed = Gate::start(args, listeners, &mock, Some(&args.signed_policies)).await?;
+    let keys = args.signed_policies.join("example-private-keys");
 
-    let base = format!("http://{proxy_addr}");
     println!(
         "toolgate demo: bundle {} ({}...) from {}",
-        meta.policy_version,
-        meta.digest.get(..19).unwrap_or(&meta.digest),
-        dir.display()
+        plain.meta.policy_version,
+        plain.meta.digest.get(..19).unwrap_or(&plain.meta.digest),
+        plain.dir.display()
     );
-    println!("  proxy (toolgate)  {base}");
-    println!("  tool API (mock)   {}  (toolgate's upstream)", mock.url());
+    println!(
+        "  and bundle {} ({}...) from {}, with signed approvals",
+        signed.meta.policy_version,
+        signed.meta.digest.get(..19).unwrap_or(&signed.meta.digest),
+        signed.dir.display()
+    );
+    println!("  proxy (toolgate)         {}", plain.base);
+    println!(
+        "  admin (toolgate)         {}  (/metrics, /readyz, /v1/decisions/<request_id>)",
+        plain.admin
+    );
+    println!("  audit trail              {}", plain.audit.display());
+    println!(
+        "  signed proxy (toolgate)  {}  ({})",
+        signed.base, signed.meta.policy_version
+    );
+    println!(
+        "  tool API (mock)          {}  (the upstream of both)",
+        mock.url()
+    );
     println!();
 
     let all = scenarios::scenarios();
-    let rows = replay(&base, &mock, &all).await?;
+    let replayed = replay(&plain.base, &signed.base, &keys, &mock, &all).await?;
+    let rows = replayed.rows;
     print!("{}", table::render(&rows));
+    if let Some(approval) = &replayed.approval {
+        println!("\n{approval}");
+    }
     if rows
         .iter()
         .any(|r| r.issues.iter().any(|i| i == "CHANGE_WINDOW_CLOSED"))
@@ -168,18 +193,93 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
             () = std::future::ready(()) => false,
         };
         println!("\nTry it: the same requests with curl (Ctrl-C stops the demo):\n");
-        for s in &all {
-            println!("{}\n{}\n", s.comment(), s.curl(&base));
+        for s in all.iter().filter(|s| !s.evidence.signed()) {
+            println!("{}\n{}\n", s.comment(), s.curl(&plain.base));
         }
+        println!(
+            "# approval loop: the signed proxy at {} believes only a bearer token and a\n\
+             # signed x-approval; README \"The approval loop\" walks it with toolgate token\n\
+             # and toolgate approve.\n",
+            signed.base
+        );
         println!("Listening. Press Ctrl-C to stop.");
         if !stopped {
             shutdown.await;
         }
         println!("toolgate demo: stopping");
     }
-    let _ = stop.send(());
-    serving.await.context("proxy task")??;
+    plain.stop().await?;
+    signed.stop().await?;
     Ok(ok)
+}
+
+/// One sidecar of the demo: the shipped config, listening where the demo bound it, the
+/// mock as its upstream, and optionally another bundle.
+struct Gate {
+    base: String,
+    /// The admin listener's base URL.
+    admin: String,
+    /// Where the audit trail is written.
+    audit: PathBuf,
+    meta: crate::snapshot::BundleMeta,
+    dir: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gate {
+    async fn start(
+        args: &Args,
+        listeners: Listeners,
+        mock: &MockToolApi,
+        policies: Option<&Path>,
+    ) -> Result<Gate, DemoError> {
+        let addr = listeners.proxy.local_addr().context("proxy address")?;
+        let admin = listeners.admin.local_addr().context("admin address")?;
+        let overrides = Overrides {
+            listen: Some(addr),
+            admin_listen: Some(admin),
+            upstream: Some(mock.url()),
+            policies: policies.map(Path::to_path_buf),
+        };
+        let mut cfg = Config::load(&args.config, overrides).map_err(|e| {
+            DemoError::Invalid(format!("invalid config {}:\n{e}", args.config.display()))
+        })?;
+        let dir = cfg
+            .policies
+            .clone()
+            .ok_or_else(|| DemoError::Invalid("the config names no policies directory".into()))?;
+        // The table is the demo's output: the audit trail goes to a file beside it.
+        let audit = std::env::temp_dir().join(format!(
+            "toolgate-demo-{}-{}.jsonl",
+            std::process::id(),
+            admin.port()
+        ));
+        cfg.audit.sink = AuditSinkKind::File;
+        cfg.audit.path = Some(audit.clone());
+        let sidecar = Sidecar::load(cfg, system_clock()).await.map_err(|e| {
+            DemoError::Invalid(format!("invalid policy bundle {}:\n{e:#}", dir.display()))
+        })?;
+        let meta = sidecar.snapshot().meta.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(sidecar.run(listeners, async {
+            let _ = stopped.await;
+        }));
+        Ok(Gate {
+            base: format!("http://{addr}"),
+            admin: format!("http://{admin}"),
+            audit,
+            meta,
+            dir,
+            stop,
+            serving,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.serving.await.context("proxy task")?
+    }
 }
 
 /// Binds `addr`; a fixed port that is taken falls back to an ephemeral one on the same IP,
@@ -201,24 +301,86 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     }
 }
 
-/// Sends each scenario through the proxy, one at a time, so that whatever the mock
-/// received in between belongs to that request.
-async fn replay(base: &str, mock: &MockToolApi, all: &[Scenario]) -> anyhow::Result<Vec<Row>> {
+/// What the replay got: a row per scenario, and how the loop's approval was minted.
+struct Replayed {
+    rows: Vec<Row>,
+    approval: Option<String>,
+}
+
+/// Sends each scenario through its sidecar, one at a time, so that whatever the mock
+/// received in between belongs to that request. Identity tokens and the approval are
+/// minted as `toolgate token` and `toolgate approve` mint them, with the keys in `keys`.
+async fn replay(
+    plain: &str,
+    signed: &str,
+    keys: &Path,
+    mock: &MockToolApi,
+    all: &[Scenario],
+) -> anyhow::Result<Replayed> {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let mut rows = Vec::with_capacity(all.len());
+    // The body of the last 409 that carried an approval_request, and the approval minted
+    // for it (with a line that says so).
+    let mut deferred: Option<(String, Bytes)> = None;
+    let mut approval: Option<(String, String)> = None;
     for s in all {
-        let before = mock.received().len();
+        let base = if s.evidence.signed() { signed } else { plain };
         let mut req = Request::builder()
             .method(s.method)
             .uri(format!("{base}{}", s.target));
         for (k, v) in s.headers {
             req = req.header(*k, *v);
         }
+        if let Some(claims) = s.evidence.claims() {
+            let token = mint_token(
+                claims.as_bytes(),
+                &MintOptions {
+                    key: &keys.join(scenarios::IDENTITY_KEY),
+                    alg: None,
+                    kid: Some(scenarios::IDENTITY_KID),
+                    ttl: jiff::SignedDuration::from_mins(10),
+                    now: None,
+                },
+            )
+            .with_context(|| format!("{}: identity token", s.name))?;
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Evidence::Approved { approver, .. } = s.evidence {
+            if approval.is_none() {
+                let (from, body) = deferred.as_ref().with_context(|| {
+                    format!("{}: no approval_request to approve before it", s.name)
+                })?;
+                let minted = mint_approval(
+                    body,
+                    approver,
+                    &MintOptions {
+                        key: &keys.join(scenarios::APPROVAL_KEY),
+                        alg: None,
+                        kid: None,
+                        ttl: jiff::SignedDuration::from_mins(15),
+                        now: None,
+                    },
+                )
+                .with_context(|| format!("{}: approval", s.name))?;
+                anyhow::ensure!(
+                    minted.warnings.is_empty(),
+                    "{}: approval: {}",
+                    s.name,
+                    minted.warnings.join("; ")
+                );
+                let line = approval_line(from, body, approver);
+                approval = Some((minted.token, line));
+            }
+            if let Some((token, _)) = &approval {
+                req = req.header("x-approval", token.as_str());
+            }
+        }
         if s.body.is_some() {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
         }
         let req = req.body(Full::new(Bytes::from(s.body.unwrap_or_default())))?;
+        let before = mock.received().len();
         let resp = client
             .request(req)
             .await
@@ -245,6 +407,9 @@ async fn replay(base: &str, mock: &MockToolApi, all: &[Scenario]) -> anyhow::Res
                 .unwrap_or_default()
         };
         let verdict = header("x-toolgate-verdict");
+        if verdict == "DEFER" && json.get("approval_request").is_some() {
+            deferred = Some((s.name.to_owned(), body.clone()));
+        }
         rows.push(Row {
             scenario: s.name.to_owned(),
             status: parts.status.as_u16(),
@@ -265,7 +430,26 @@ async fn replay(base: &str, mock: &MockToolApi, all: &[Scenario]) -> anyhow::Res
             upstream: mock.received().get(before).map(upstream::Received::summary),
         });
     }
-    Ok(rows)
+    Ok(Replayed {
+        rows,
+        approval: approval.map(|(_, line)| line),
+    })
+}
+
+/// What the reviewer approved, for the line under the table.
+fn approval_line(from: &str, body: &[u8], approver: &str) -> String {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let b = &json["approval_request"]["binding"];
+    let field = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
+    format!(
+        "{from}: approved by {approver} (toolgate approve, ttl 15m), bound to\n  \
+         route {}, {} {}, environment {}, actor {}",
+        field("route"),
+        field("method"),
+        field("path"),
+        field("environment"),
+        field("actor")
+    )
 }
 
 /// How a row differs from its scenario's expectation, if it does.
@@ -287,17 +471,27 @@ fn unexpected(s: &Scenario, r: &Row, mock: &MockToolApi) -> Option<String> {
             }
         ));
     }
-    // A forwarded request carries its decision's id to the tool: one id end to end.
-    if e.forwarded
-        && !mock
-            .received()
+    if let Some(issue) = e.issue {
+        if !r.issues.iter().any(|i| i == issue) {
+            return Some(format!("no {issue} among {:?}", r.issues));
+        }
+    }
+    if e.forwarded {
+        // A forwarded request carries its decision's id to the tool: one id end to end.
+        let received = mock.received();
+        let Some(got) = received
             .iter()
-            .any(|got| got.request_id.as_deref() == Some(r.request_id.as_str()))
-    {
-        return Some(format!(
-            "the tool API never saw request_id {}",
-            r.request_id
-        ));
+            .find(|got| got.request_id.as_deref() == Some(r.request_id.as_str()))
+        else {
+            return Some(format!(
+                "the tool API never saw request_id {}",
+                r.request_id
+            ));
+        };
+        // The signed sidecar strips the approval: the tool sees the request, not the proof.
+        if got.approval {
+            return Some("the tool API received x-approval".into());
+        }
     }
     None
 }

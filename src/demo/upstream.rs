@@ -25,6 +25,8 @@ pub struct Received {
     pub request_id: Option<String>,
     /// The `x-toolgate-verdict` toolgate forwarded.
     pub verdict: Option<String>,
+    /// Whether an `x-approval` header arrived (a signed sidecar strips it).
+    pub approval: bool,
     pub body_len: usize,
 }
 
@@ -110,6 +112,7 @@ async fn answer(
             target,
             request_id: header("x-request-id"),
             verdict: header("x-toolgate-verdict"),
+            approval: parts.headers.contains_key("x-approval"),
             body_len: body.len(),
         });
     }

@@ -14,7 +14,7 @@ use crate::approval::{
     X_APPROVAL,
 };
 use crate::authorize::authorize;
-use crate::policy::{Facts, IssueCode, Verdict};
+use crate::policy::{Facts, IssueCode, Outcome, Verdict};
 use crate::proxy::refusal::Refusal;
 use crate::snapshot::{Route, Snapshot};
 use http::{HeaderMap, HeaderName, Method};
@@ -240,7 +240,7 @@ pub fn binding_of(input: &TrustInput<'_>, facts: &Facts<'_>) -> Option<Binding> 
     })
 }
 
-/// [`authorize`], with the evidence applied: a verified approval's `jti` is used only when
+/// [`authorize`] (the outcome, and what to do), with the evidence applied: a verified approval's `jti` is used only when
 /// the request is about to be forwarded (losing that race, or replaying, is
 /// APPROVAL_REPLAYED); reasons join the decision's `details`; and an approval DEFER under
 /// signed approvals carries the approval request.
@@ -252,20 +252,20 @@ pub fn authorize_with(
     replay: &ReplayCache,
     now: Timestamp,
     request_id: &str,
-) -> Result<Verdict, Refusal> {
+) -> (Outcome, Result<Verdict, Refusal>) {
     let route = input.route;
     let Evidence { mut details, claim } = evidence;
-    let mut result = authorize(snapshot, route, facts, now, request_id);
+    let (mut outcome, mut result) = authorize(snapshot, route, facts, now, request_id);
     if let (Ok(_), Some((jti, until))) = (&result, &claim) {
         if replay.claim(jti, *until, now.as_second()) {
             tracing::info!(request_id, jti, approved_by = ?facts.approved_by, "signed approval used");
         } else {
             facts.issues.insert(IssueCode::ApprovalReplayed);
             details.push(replayed(jti));
-            result = authorize(snapshot, route, facts, now, request_id);
+            (outcome, result) = authorize(snapshot, route, facts, now, request_id);
         }
     }
-    match result {
+    let result = match result {
         Err(Refusal::Denied(mut d)) => {
             d.details.extend(details);
             Err(Refusal::Denied(d))
@@ -287,5 +287,6 @@ pub fn authorize_with(
             }
         }
         other => other,
-    }
+    };
+    (outcome, result)
 }

@@ -41,7 +41,8 @@ impl CheckRequest {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             PayloadError {
-                field: if path == "." {
+                // `.` is the document itself; `?` is where the document broke off.
+                field: if path == "." || path == "?" {
                     "(payload)".into()
                 } else {
                     path

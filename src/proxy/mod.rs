@@ -3,12 +3,14 @@
 //! (`body`, then the context) -> verify identity and signed approval
 //! (`crate::identity::evidence`) -> authorize (`crate::authorize`) -> forward
 //! (`crate::forward`). Every way out other than the upstream's response is a
-//! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`.
+//! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`. Each stage
+//! reports what it learned to the request's `trail` (audit record and metrics).
 
 pub mod body;
 pub mod headers;
 pub mod refusal;
 pub mod target;
+mod trail;
 
 use crate::approval::ReplayCache;
 use crate::authorize::Clock;
@@ -17,6 +19,7 @@ use crate::extract::{extract, RequestView};
 use crate::forward::{self, Upstream};
 use crate::identity::evidence::{authorize_with, TrustInput};
 use crate::identity::ClientCert;
+use crate::ops::Ops;
 use crate::policy::Verdict;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
@@ -31,9 +34,12 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use target::TargetError;
+use trail::Trail;
 
-/// Everything the request path shares: the hot snapshot, the upstream client, the clock.
+/// Everything the request path shares: the hot snapshot, the upstream client, the clock,
+/// metrics and audit.
 pub struct Gate {
     /// The loaded bundle; a reloader swaps it, each request loads it once.
     pub snapshot: Arc<ArcSwap<Snapshot>>,
@@ -48,13 +54,25 @@ pub struct Gate {
     pub body_read_timeout: std::time::Duration,
     /// Used signed-approval `jti`s. Per process, and kept across bundle reloads.
     pub replay: ReplayCache,
+    /// Metrics, the audit sink, the candidate bundle.
+    pub ops: Arc<Ops>,
 }
 
 impl Gate {
+    /// A gate with detached operations (a private registry, no audit output).
     pub fn new(
         cfg: &Config,
         snapshot: Arc<ArcSwap<Snapshot>>,
         clock: Clock,
+    ) -> anyhow::Result<Gate> {
+        Gate::with_ops(cfg, snapshot, clock, Arc::new(Ops::detached()?))
+    }
+
+    pub fn with_ops(
+        cfg: &Config,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        clock: Clock,
+        ops: Arc<Ops>,
     ) -> anyhow::Result<Gate> {
         Ok(Gate {
             snapshot,
@@ -65,12 +83,14 @@ impl Gate {
             max_body_bytes: cfg.limits.max_body_bytes,
             body_read_timeout: cfg.limits.body_read_timeout.get(),
             replay: ReplayCache::default(),
+            ops,
         })
     }
 }
 
 /// Handles one request from a client at `peer`; never fails: every outcome is a response
-/// tagged with `x-request-id`, `x-toolgate-verdict` and `x-toolgate-policy-version`.
+/// tagged with `x-request-id`, `x-toolgate-verdict` and `x-toolgate-policy-version`, and
+/// one audit record.
 pub async fn handle<B>(gate: &Gate, peer: Peer, req: Request<B>) -> Response<ProxyBody>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -82,8 +102,16 @@ where
     let now = (gate.clock)();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut route = None;
-    let run = run(gate, &snapshot, peer, &request_id, now, &mut route, req);
+    let mut trail = Trail::start(
+        &gate.ops,
+        &snapshot,
+        now,
+        &request_id,
+        &method,
+        req.headers(),
+        &path,
+    );
+    let run = run(gate, &snapshot, peer, &request_id, now, &mut trail, req);
     // A panic is a bug; it must still end as a refusal, not a dropped connection.
     let outcome = CatchUnwind(Box::pin(run))
         .await
@@ -95,10 +123,11 @@ where
                 request_id: &request_id,
                 policy_version: &snapshot.meta.policy_version,
                 policy_digest: &snapshot.meta.digest,
-                route: route.clone(),
+                route: trail.route_label(),
                 now,
             };
             let r = refusal.render(&cx);
+            trail.refused(&r);
             let mut resp = Response::new(body::full(r.body));
             *resp.status_mut() = r.status;
             resp.headers_mut().insert(
@@ -120,12 +149,14 @@ where
         request_id,
         %method,
         path,
-        route = route.as_deref().unwrap_or("-"),
+        route = trail.route_label().as_deref().unwrap_or("-"),
         verdict = verdict.as_str(),
         status = resp.status().as_u16(),
         "request"
     );
-    resp
+    // The record is written when the response body ends (at once for a refusal's).
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, trail.follow(body))
 }
 
 /// The stages, in order. Returns the upstream's response and the verdict that let it
@@ -136,7 +167,7 @@ async fn run<B>(
     peer: Peer,
     request_id: &str,
     now: Timestamp,
-    route_name: &mut Option<Arc<str>>,
+    trail: &mut Trail,
     req: Request<B>,
 ) -> Result<(Response<ProxyBody>, Verdict), Refusal>
 where
@@ -144,6 +175,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
+    let classify = Instant::now();
 
     // 1. Classify: a bounded head, a target toolgate and the upstream read alike, a route.
     let size = target::head_size(&parts);
@@ -154,18 +186,21 @@ where
         });
     }
     let target = target::check(&parts).map_err(Refusal::BadTarget)?;
+    trail.target(&parts, &target.path, target.query, now);
     let Some(found) = snapshot.table.find(&parts.method, &target.path) else {
-        *route_name = Some(Arc::from("unmatched"));
+        trail.unmatched();
+        trail.add_decision_time(classify.elapsed());
         return Err(Refusal::RouteNotMapped);
     };
     let route = snapshot.routes.get(found.index).ok_or(Refusal::Internal)?;
-    *route_name = Some(route.name.clone());
+    trail.routed(found.index, route);
     let listed = headers::connection_listed(&parts.headers, &route.context.headers)
         .map_err(|why| Refusal::BadTarget(TargetError::Connection(why)))?;
     // Exactly what was matched is what the upstream receives.
     let upstream_uri =
         gate.upstream
             .uri_for(parts.uri.path_and_query(), &target.path, target.query)?;
+    trail.add_decision_time(classify.elapsed());
 
     // 2. Extract: the route's context, reading the body only if the context needs it (or
     // a signed approval, which binds the body, comes with it).
@@ -176,6 +211,10 @@ where
         gate.body_read_timeout,
     )
     .await?;
+    if let RequestBody::Buffered(bytes) = &body {
+        trail.body(bytes);
+    }
+    let decide = Instant::now();
     let verdict = {
         let view = RequestView {
             headers: &parts.headers,
@@ -183,7 +222,11 @@ where
             query: target.query,
             body: body.bytes(),
         };
-        let extracted = extract(&route.context, &view).map_err(Refusal::BadContext)?;
+        let extracted = extract(&route.context, &view).map_err(|e| {
+            trail.context_invalid();
+            trail.add_decision_time(decide.elapsed());
+            Refusal::BadContext(e)
+        })?;
         let mut facts = extracted.facts;
 
         // 3. Verify: the identity and approval the bundle says must be proven, not claimed.
@@ -200,7 +243,7 @@ where
         let evidence = snapshot.trust.gather(&input, &mut facts, &gate.replay, now);
 
         // 4. Authorize: only ALLOW (or a shadow route's recorded verdict) goes on.
-        authorize_with(
+        let (outcome, verdict) = authorize_with(
             snapshot,
             &input,
             &mut facts,
@@ -208,7 +251,11 @@ where
             &gate.replay,
             now,
             request_id,
-        )?
+        );
+        trail.add_decision_time(decide.elapsed());
+        trail.facts(&facts);
+        trail.decided(route.mode, &outcome);
+        verdict?
     };
 
     // 5. Forward: the same head, cleaned of hop-by-hop and forwarding claims and of the
@@ -230,10 +277,12 @@ where
         peer,
         &tags,
     );
+    trail.sending();
     let resp = gate
         .upstream
         .send(Request::from_parts(parts, body.into_body()))
         .await?;
+    trail.answered(resp.status());
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Upgrades were never forwarded; a 101 cannot be a valid answer.
         return Err(Refusal::UpstreamBadResponse(

@@ -11,6 +11,7 @@
 use super::target::TargetError;
 use crate::approval::ApprovalRequest;
 use crate::extract::ExtractError;
+use crate::metrics::UpstreamErrorKind;
 use crate::policy::{Decision, DecisionKind, IssueCode, IssueSet, Risk, Verdict};
 use bytes::Bytes;
 use http::StatusCode;
@@ -69,7 +70,21 @@ pub struct Rendered {
     pub status: StatusCode,
     /// The `x-toolgate-verdict` to send.
     pub verdict: Verdict,
+    /// The issues the body reports (for audit and metrics).
+    pub issues: IssueSet,
+    /// Set when the refusal is the upstream's fault, after an ALLOW.
+    pub upstream_error: Option<UpstreamErrorKind>,
     pub body: Bytes,
+}
+
+/// The status an enforced policy verdict is answered with; `None` for ALLOW, which gets the
+/// upstream's. A shadow route records it as the status it would have sent.
+pub const fn policy_status(verdict: Verdict) -> Option<StatusCode> {
+    match verdict {
+        Verdict::Allow => None,
+        Verdict::Deny => Some(StatusCode::FORBIDDEN),
+        Verdict::Defer => Some(StatusCode::CONFLICT),
+    }
 }
 
 enum Body {
@@ -78,8 +93,9 @@ enum Body {
     Approval(Box<Decision>, Box<ApprovalRequest>),
     /// Not evaluable: one issue and the reason.
     Invalid(IssueCode, String),
-    /// A fault after the decision (or a bug): code, message, the verdict that stood.
-    Fault(&'static str, String, Verdict),
+    /// A fault after the decision (or a bug): code, message, the verdict that stood, and
+    /// the upstream's part in it.
+    Fault(&'static str, String, Verdict, Option<UpstreamErrorKind>),
 }
 
 #[derive(Serialize)]
@@ -154,7 +170,12 @@ impl Refusal {
             Refusal::AwaitingApproval(d, r) => (StatusCode::CONFLICT, Body::Approval(d, r)),
             Refusal::UpstreamConnect(why) => (
                 StatusCode::BAD_GATEWAY,
-                Body::Fault("UPSTREAM_UNAVAILABLE", why, Verdict::Allow),
+                Body::Fault(
+                    "UPSTREAM_UNAVAILABLE",
+                    why,
+                    Verdict::Allow,
+                    Some(UpstreamErrorKind::Connect),
+                ),
             ),
             Refusal::UpstreamTimeout(what) => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -162,11 +183,17 @@ impl Refusal {
                     "UPSTREAM_TIMEOUT",
                     format!("upstream {what} timed out"),
                     Verdict::Allow,
+                    Some(UpstreamErrorKind::Timeout),
                 ),
             ),
             Refusal::UpstreamBadResponse(why) => (
                 StatusCode::BAD_GATEWAY,
-                Body::Fault("UPSTREAM_BAD_RESPONSE", why, Verdict::Allow),
+                Body::Fault(
+                    "UPSTREAM_BAD_RESPONSE",
+                    why,
+                    Verdict::Allow,
+                    Some(UpstreamErrorKind::Protocol),
+                ),
             ),
             Refusal::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -174,23 +201,31 @@ impl Refusal {
                     "INTERNAL_ERROR",
                     "toolgate failed; the request was not completed".into(),
                     Verdict::Deny,
+                    None,
                 ),
             ),
         };
-        let (verdict, json) = match body {
-            Body::Decision(d) => (d.verdict, serde_json::to_vec(&d)),
+        let (verdict, issues, upstream_error, json) = match body {
+            Body::Decision(d) => (d.verdict, d.issues, None, serde_json::to_vec(&d)),
             Body::Approval(d, r) => (
                 d.verdict,
+                d.issues,
+                None,
                 serde_json::to_vec(&ApprovalBody {
                     decision: &d,
                     approval_request: &r,
                 }),
             ),
-            Body::Invalid(code, why) => {
-                (Verdict::Deny, serde_json::to_vec(&invalid(code, why, cx)))
-            }
-            Body::Fault(error, message, verdict) => (
+            Body::Invalid(code, why) => (
+                Verdict::Deny,
+                IssueSet::of(code),
+                None,
+                serde_json::to_vec(&invalid(code, why, cx)),
+            ),
+            Body::Fault(error, message, verdict, upstream) => (
                 verdict,
+                IssueSet::EMPTY,
+                upstream,
                 serde_json::to_vec(&FaultBody {
                     error,
                     message: &message,
@@ -208,6 +243,8 @@ impl Refusal {
         Rendered {
             status,
             verdict,
+            issues,
+            upstream_error,
             body,
         }
     }

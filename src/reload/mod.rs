@@ -139,6 +139,7 @@ impl Reloader {
             tracing::error!(dir = %dir.display(), error = %e, "initial bundle load failed");
             e
         })?;
+        snapshot.route_metrics(&metrics);
         metrics.bundle_activated(&snapshot.meta);
         tracing::info!(
             trigger = Trigger::Startup.as_str(),
@@ -235,6 +236,8 @@ impl Reloader {
             digest: m.digest.clone(),
         };
         if outcome.changed {
+            // Resolved before the swap: the first request on it only does atomic adds.
+            next.route_metrics(&inner.metrics);
             inner.metrics.bundle_activated(m);
             tracing::info!(
                 trigger = trigger.as_str(),

@@ -5,14 +5,18 @@
 //! Shutdown: the listener is dropped at once (new connections are refused by the kernel),
 //! [`Server::draining`] turns true for readiness probes, every open connection is asked to
 //! finish what is in flight, and whatever still runs after `shutdown_grace` is cut off.
+//! [`Sidecar`] wraps the proxy with hot reload, the admin listener and the audit trail.
 
 mod conn;
+mod sidecar;
 mod sniff;
 mod tls;
 
+pub use sidecar::{Listeners, Sidecar};
+
 use crate::authorize::{self, Clock};
-use crate::bundle;
 use crate::config::Config;
+use crate::ops::Ops;
 use crate::proxy::Gate;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
@@ -40,18 +44,29 @@ pub struct Server {
 }
 
 impl Server {
-    /// Builds the server for a validated config and a loaded snapshot.
+    /// Builds the server for a validated config and a loaded snapshot, with detached
+    /// operations (a private metrics registry; audit records kept only in memory).
     pub fn new(
         cfg: &Config,
         snapshot: Arc<ArcSwap<Snapshot>>,
         clock: Clock,
+    ) -> anyhow::Result<Server> {
+        Server::with_ops(cfg, snapshot, clock, Arc::new(Ops::detached()?))
+    }
+
+    /// Builds the server with the sidecar's metrics, audit sink and candidate bundle.
+    pub fn with_ops(
+        cfg: &Config,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        clock: Clock,
+        ops: Arc<Ops>,
     ) -> anyhow::Result<Server> {
         let tls = match &cfg.tls {
             Some(t) => Some(tls::acceptor(&t.cert, &t.key, t.client_ca.as_deref())?),
             None => None,
         };
         Ok(Server {
-            gate: Arc::new(Gate::new(cfg, snapshot, clock)?),
+            gate: Arc::new(Gate::with_ops(cfg, snapshot, clock, ops)?),
             tls,
             limits: ConnLimits {
                 header_read_timeout: cfg.limits.header_read_timeout.get(),
@@ -147,31 +162,19 @@ pub async fn run(
 }
 
 /// Runs toolgate: loads the bundle from `cfg.policies` (refusing to start without a valid
-/// one, so there is never a moment without a policy), binds `cfg.listen`, and serves until
-/// `shutdown` completes and in-flight requests have drained. `cfg` should be validated.
+/// one, so there is never a moment without a policy), binds `cfg.listen` and
+/// `cfg.admin_listen`, and serves until `shutdown` completes, in-flight requests have
+/// drained and their audit records are written. `cfg` should be validated.
 pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let dir = cfg
-        .policies
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("policies: required: the policy bundle directory"))?;
-    let snapshot = bundle::load(&dir, jiff::Timestamp::now())
-        .map_err(|e| anyhow::anyhow!("invalid policy bundle {}:\n{e}", dir.display()))?;
-    tracing::info!(
-        policy_version = %snapshot.meta.policy_version,
-        digest = %snapshot.meta.digest,
-        routes = snapshot.routes.len(),
-        "policy bundle loaded"
-    );
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("listen {}: {e}", cfg.listen))?;
-    let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
-    run(
-        &cfg,
-        listener,
-        snapshot,
-        authorize::system_clock(),
-        shutdown,
-    )
-    .await
+    let sidecar = Sidecar::load(cfg.clone(), authorize::system_clock()).await?;
+    let bind = |addr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("{what} {addr}: {e}"))
+    };
+    let listeners = Listeners {
+        proxy: bind(cfg.listen, "listen").await?,
+        admin: bind(cfg.admin_listen, "admin_listen").await?,
+    };
+    sidecar.run(listeners, shutdown).await
 }

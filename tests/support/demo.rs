@@ -49,10 +49,11 @@ pub fn demo_once(extra: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// `--listen`/`--upstream-listen` on port 0, for each one `given` does not set already.
+/// `--listen`/`--upstream-listen`/`--signed-listen` on port 0, for each one `given` does
+/// not set already.
 pub fn ephemeral_demo_ports(given: &[&str]) -> Vec<&'static str> {
     let mut out = Vec::new();
-    for flag in ["--listen", "--upstream-listen"] {
+    for flag in ["--listen", "--upstream-listen", "--signed-listen"] {
         if !given.contains(&flag) {
             out.extend([flag, "127.0.0.1:0"]);
         }

@@ -125,6 +125,7 @@ pub fn snapshot() -> Snapshot {
         table,
         tests: Vec::new(),
         amount_field: Arc::from("amount"),
+        route_metrics: Default::default(),
         trust: Default::default(),
     }
 }

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod prom;
+pub mod sidecar;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};

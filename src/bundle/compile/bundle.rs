@@ -181,12 +181,14 @@ pub(super) fn compile_bundle(doc: &Doc<raw::BundleDoc>, digest: &str, sink: &mut
     if let Some(d) = spec.risk.defer_unclassified {
         risk.defer_unclassified = d;
     }
+    let mode = parse_mode(file, spec.mode.as_ref(), "spec.mode", sink).unwrap_or_default();
     let mut base = Base {
         name: meta.name.value.clone(),
         version: version.value.clone(),
         policy,
         window_names: Vec::new(),
         amount_field,
+        mode,
     };
     for (env, weight) in &spec.risk.environments.0 {
         let field = format!("spec.risk.environments.{}", env.value);

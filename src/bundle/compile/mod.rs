@@ -210,6 +210,26 @@ struct Base {
     /// reference to a broken window is not reported a second time as unknown.
     window_names: Vec<String>,
     amount_field: String,
+    /// `spec.mode`: the mode of routes that set none.
+    mode: Mode,
+}
+
+/// A `mode:` value; `None` when absent (or invalid, which is reported).
+fn parse_mode(file: &Path, mode: Option<&Str>, field: &str, sink: &mut Sink) -> Option<Mode> {
+    let m = mode?;
+    match m.value.as_str() {
+        "enforce" => Some(Mode::Enforce),
+        "shadow" => Some(Mode::Shadow),
+        other => {
+            sink.at(
+                file,
+                m.referenced,
+                field,
+                format!("invalid mode {other:?}: expected enforce or shadow"),
+            );
+            None
+        }
+    }
 }
 
 impl Base {
@@ -339,6 +359,7 @@ pub(in crate::bundle) fn compile(
         table,
         tests,
         amount_field: base.amount_field.into(),
+        route_metrics: Default::default(),
         trust,
     })
 }

@@ -286,20 +286,9 @@ pub(super) fn compile_routes(
             );
             let route_questions =
                 questions(file, &route.questions, &format!("{field}.questions"), sink);
-            let mode = match route.mode.as_ref().map(|m| m.value.as_str()) {
-                None | Some("enforce") => Mode::Enforce,
-                Some("shadow") => Mode::Shadow,
-                Some(other) => {
-                    let m = route.mode.as_ref().expect("present");
-                    sink.at(
-                        file,
-                        m.referenced,
-                        &format!("{field}.mode"),
-                        format!("invalid mode {other:?}: expected enforce or shadow"),
-                    );
-                    Mode::Enforce
-                }
-            };
+            // A route's own mode wins; otherwise the bundle's (`spec.mode`).
+            let mode = parse_mode(file, route.mode.as_ref(), &format!("{field}.mode"), sink)
+                .unwrap_or(base.mode);
 
             // Context: defaults, each replaced by the route's own entry for that field.
             let own_entries =

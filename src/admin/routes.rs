@@ -1,0 +1,233 @@
+//! The admin endpoints, one function each, and the table that routes to them. Every answer
+//! is JSON except `/metrics` (Prometheus text) and `/healthz` (plain text); errors are
+//! `{error, message}` (plus `field` for a malformed `/v1/check` payload).
+
+use super::Admin;
+use crate::policy::CheckRequest;
+use crate::proxy::headers::{self, Tags};
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Incoming};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+type Reply = Response<Full<Bytes>>;
+
+/// Routes one admin request.
+pub(super) async fn route(admin: &Admin, req: Request<Incoming>) -> Reply {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let allowed = match path.as_str() {
+        "/metrics" | "/healthz" | "/readyz" | "/v1/bundle" => Method::GET,
+        "/v1/check" | "/v1/reload" => Method::POST,
+        p if p.starts_with("/v1/decisions/") => Method::GET,
+        _ => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such admin endpoint"),
+    };
+    if method != allowed {
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            &format!("{path} takes {allowed}"),
+        );
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_str(allowed.as_str()).unwrap_or(HeaderValue::from_static("GET")),
+        );
+        return r;
+    }
+    match path.as_str() {
+        "/metrics" => metrics(admin),
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => readyz(admin),
+        "/v1/bundle" => bundle(admin),
+        "/v1/reload" => reload(admin).await,
+        "/v1/check" => check(admin, req).await,
+        _ => decision(admin, &path["/v1/decisions/".len()..]).await,
+    }
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Reply {
+    reply(status, "text/plain; charset=utf-8", body)
+}
+
+fn json_reply<T: Serialize>(status: StatusCode, value: &T) -> Reply {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(status, "application/json", body),
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot render a reply");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot render the reply\n",
+            )
+        }
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    json_reply(status, &json!({ "error": code, "message": message }))
+}
+
+/// `GET /metrics`: the one registry, Prometheus text format 0.0.4.
+fn metrics(admin: &Admin) -> Reply {
+    reply(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        admin.ops.metrics.encode(),
+    )
+}
+
+/// `GET /readyz`: 200 while a bundle serves and the proxy is not draining, else 503. (A
+/// bundle is always active once the sidecar runs: it refuses to start without one.)
+fn readyz(admin: &Admin) -> Reply {
+    let version = admin.live.snapshot().load().meta.policy_version.clone();
+    if admin.draining.load(Ordering::SeqCst) {
+        let body = json!({ "ready": false, "reason": "draining", "policy_version": version });
+        json_reply(StatusCode::SERVICE_UNAVAILABLE, &body)
+    } else {
+        json_reply(
+            StatusCode::OK,
+            &json!({ "ready": true, "policy_version": version }),
+        )
+    }
+}
+
+/// `GET /v1/bundle`: the live bundle (name, version, digest, loaded_at, route count, last
+/// reload error) and, under `candidate`, the candidate's (null when none is configured).
+fn bundle(admin: &Admin) -> Reply {
+    let mut body = json!(admin.live.status());
+    body["candidate"] = json!(admin.candidate.as_ref().map(|c| c.status()));
+    json_reply(StatusCode::OK, &body)
+}
+
+/// `POST /v1/reload`: reloads the live bundle now (and the candidate, if configured). 200
+/// with what changed; 422 when the live bundle on disk is invalid (it keeps serving).
+async fn reload(admin: &Admin) -> Reply {
+    let candidate = match &admin.candidate {
+        Some(c) => Some(match c.reload(crate::reload::Trigger::Api).await {
+            Ok(o) => json!(o),
+            Err(e) => json!({ "error": "RELOAD_FAILED", "message": e.to_string() }),
+        }),
+        None => None,
+    };
+    match admin.live.reload_now().await {
+        Ok(outcome) => json_reply(
+            StatusCode::OK,
+            &json!({ "live": outcome, "candidate": candidate }),
+        ),
+        Err(e) => {
+            let serving = admin.live.snapshot().load().meta.policy_version.clone();
+            let body = json!({
+                "error": "RELOAD_FAILED",
+                "message": e.to_string(),
+                "serving": serving,
+                "candidate": candidate,
+            });
+            json_reply(StatusCode::UNPROCESSABLE_ENTITY, &body)
+        }
+    }
+}
+
+/// `POST /v1/check`: a Stage0 `/check` payload decided by the live bundle at the proxy's
+/// clock. 200 with the decision whatever the verdict; 400 for a malformed payload; 413 over
+/// `limits.max_body_bytes`. Nothing is forwarded, counted as a proxy decision or audited:
+/// it is a question, not an action.
+async fn check(admin: &Admin, req: Request<Incoming>) -> Reply {
+    let request_id = admin.ids.take_or_mint(req.headers());
+    let payload = match read_body(admin, req.into_body()).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let invalid = |e: crate::policy::PayloadError| {
+        let body = json!({ "error": "INVALID_PAYLOAD", "field": e.field, "message": e.message });
+        json_reply(StatusCode::BAD_REQUEST, &body)
+    };
+    let request = match CheckRequest::from_json(&payload) {
+        Ok(r) => r,
+        Err(e) => return invalid(e),
+    };
+    // One load: the facts, the evaluation and the reported version are the same bundle's.
+    let snapshot = admin.live.snapshot().load_full();
+    let facts = match request.facts(&snapshot.amount_field) {
+        Ok(f) => f,
+        Err(e) => return invalid(e),
+    };
+    let policy = &snapshot.policy;
+    let (action, details) = request.prepare(policy);
+    let now = (admin.clock)();
+    let outcome = policy.evaluate(&action, &facts, now);
+    let decision = policy.decision(&action, &facts, &outcome, request_id.clone(), now, details);
+    let mut r = json_reply(StatusCode::OK, &decision);
+    headers::tag(
+        r.headers_mut(),
+        &Tags {
+            request_id: &request_id,
+            verdict: decision.verdict.as_str(),
+            policy_version: &snapshot.meta.policy_version,
+        },
+    );
+    r
+}
+
+async fn read_body(admin: &Admin, body: Incoming) -> Result<Bytes, Reply> {
+    let limit = admin.max_body_bytes;
+    let too_large = || {
+        let message = format!("the payload is over the {limit}-byte limit");
+        error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &message)
+    };
+    if body.size_hint().lower() > limit {
+        return Err(too_large());
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    let read = Limited::new(body, cap).collect();
+    match tokio::time::timeout(admin.body_read_timeout, read).await {
+        Err(_elapsed) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_TIMEOUT",
+            "the payload did not arrive within body_read_timeout",
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "BODY_UNREADABLE",
+            &e.to_string(),
+        )),
+    }
+}
+
+/// `GET /v1/decisions/{request_id}`: the audit record of a recent request (from the ring of
+/// the last `audit.recent` records), or 404.
+async fn decision(admin: &Admin, request_id: &str) -> Reply {
+    if !headers::is_valid_request_id(request_id.as_bytes()) {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "not a request id");
+    }
+    let audit = &admin.ops.audit;
+    let found = match audit.recent(request_id) {
+        Some(r) => Some(r),
+        None => {
+            // Records reach the ring through the writer: let it catch up once.
+            audit.flush().await;
+            audit.recent(request_id)
+        }
+    };
+    match found {
+        Some(rec) => json_reply(StatusCode::OK, &*rec),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no recent decision with this request id (only the latest audit.recent are kept)",
+        ),
+    }
+}
