@@ -3,146 +3,17 @@
 //! and a whole decision (normalize + match + extract + evaluate) for the seed scenarios.
 //! Run: `cargo bench --bench engine`.
 
+mod common;
+
+use arc_swap::ArcSwap;
+use common::{decide, example, scenarios};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use http::{HeaderMap, HeaderValue, Method};
-use jiff::Timestamp;
-use std::path::Path;
+use http::Method;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use toolgate::classify::normalize::normalize;
 use toolgate::classify::router::RouteTable;
 use toolgate::extract::{extract, RequestView};
-use toolgate::snapshot::Snapshot;
-
-fn example() -> Snapshot {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tools");
-    toolgate::bundle::load(&dir, Timestamp::UNIX_EPOCH).expect("example bundle loads")
-}
-
-fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, HeaderValue::from_static(v));
-    }
-    h
-}
-
-/// A payout body padded to about 1 KiB with fields the bundle does not read.
-const KIB_BODY: &str = concat!(
-    r#"{"amount":2500,"currency":"EUR","destination":"acct_981","memo":""#,
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ",
-    "incididunt ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud ",
-    "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat duis aute ",
-    "irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla ",
-    "pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia",
-    r#"","metadata":{"invoice":"INV-2026-000123","customer":"cus_7781","tags":["#,
-    r#""q1","eu","priority","manual-review","batch-17"],"lines":[{"sku":"A-1","qty":3},"#,
-    r#"{"sku":"B-22","qty":1},{"sku":"C-333","qty":12},{"sku":"D-4444","qty":7}]},"#,
-    r#""requested_by":"agent-7","requested_at":"2026-03-16T09:59:00Z","channel":"api","#,
-    r#""notes":"settlement for march invoices, see ticket FIN-2231 and FIN-2232 for the "#,
-    r#"reconciliation details and the approval thread in the finance channel","#,
-    r#""reference":"ref_0000000000000000000000000000000000000000000000000000000000"}"#
-);
-
-/// A seed scenario as it arrives at the proxy.
-struct Scenario {
-    name: &'static str,
-    method: Method,
-    target: &'static str,
-    headers: HeaderMap,
-    body: Option<&'static [u8]>,
-}
-
-fn scenarios() -> Vec<Scenario> {
-    let finance = [
-        ("x-actor", "agent-7"),
-        ("x-actor-role", "finance_operator"),
-        ("x-environment", "production"),
-        ("x-run-id", "run_pay_001"),
-    ];
-    vec![
-        Scenario {
-            name: "read payout (allow)",
-            method: Method::GET,
-            target: "/payments/v1/payouts/po_123",
-            headers: headers(&finance),
-            body: None,
-        },
-        Scenario {
-            name: "staging deploy (allow)",
-            method: Method::POST,
-            target: "/deploy/v1/deployments",
-            headers: headers(&[
-                ("x-actor", "agent-7"),
-                ("x-actor-role", "release_manager"),
-                ("x-environment", "staging"),
-            ]),
-            body: Some(br#"{"service":"payments","release":"2026.03.14","environment":"staging"}"#),
-        },
-        Scenario {
-            name: "production delete, wrong role (deny)",
-            method: Method::DELETE,
-            target: "/db/v1/tenants/t-42",
-            headers: headers(&[
-                ("x-actor", "agent-7"),
-                ("x-actor-role", "support_agent"),
-                ("x-environment", "production"),
-            ]),
-            body: None,
-        },
-        Scenario {
-            name: "refund, approved (allow)",
-            method: Method::POST,
-            target: "/payments/v1/refunds",
-            headers: headers(&[
-                ("x-actor", "agent-7"),
-                ("x-actor-role", "finance_operator"),
-                ("x-environment", "production"),
-                ("x-approval-status", "approved"),
-                ("x-approved-by", "alice@example.com"),
-                ("x-approved-at", "2026-03-16T09:45:00Z"),
-            ]),
-            body: Some(br#"{"amount":120,"currency":"EUR","destination":"acct_981"}"#),
-        },
-        Scenario {
-            name: "production migration (defer)",
-            method: Method::POST,
-            target: "/deploy/v1/migrations",
-            headers: headers(&[
-                ("x-actor", "agent-7"),
-                ("x-actor-role", "release_manager"),
-                ("x-environment", "production"),
-                ("x-approval-status", "pending"),
-            ]),
-            body: Some(
-                br#"{"service":"payments","release":"2026.03.14","environment":"production"}"#,
-            ),
-        },
-        Scenario {
-            name: "tenant read (allow)",
-            method: Method::GET,
-            target: "/db/v1/tenants/t-42",
-            headers: headers(&[
-                ("x-actor", "agent-7"),
-                ("x-actor-role", "support_agent"),
-                ("x-environment", "production"),
-            ]),
-            body: None,
-        },
-        Scenario {
-            name: "payout, 1 KiB body (defer)",
-            method: Method::POST,
-            target: "/payments/v1/payouts",
-            headers: headers(&finance),
-            body: Some(KIB_BODY.as_bytes()),
-        },
-        Scenario {
-            name: "payout without approval (defer)",
-            method: Method::POST,
-            target: "/payments/v1/payouts",
-            headers: headers(&finance),
-            body: Some(br#"{"amount":2500,"currency":"EUR","destination":"acct_981"}"#),
-        },
-    ]
-}
 
 fn bench_match(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_match");
@@ -169,7 +40,7 @@ fn bench_match(c: &mut Criterion) {
 
 fn bench_decisions(c: &mut Criterion) {
     let snap = example();
-    let now: Timestamp = "2026-03-16T10:00:00Z".parse().unwrap();
+    let now = common::now();
     let mut extract_group = c.benchmark_group("extract");
     let mut whole = Vec::new();
     for s in scenarios() {
@@ -192,19 +63,7 @@ fn bench_decisions(c: &mut Criterion) {
     let mut group = c.benchmark_group("decision");
     for s in &whole {
         group.bench_function(s.name, |b| {
-            b.iter(|| {
-                let target = normalize(black_box(s.target)).expect("normalizes");
-                let m = snap.table.find(&s.method, &target.path).expect("mapped");
-                let route = &snap.routes[m.index];
-                let view = RequestView {
-                    headers: &s.headers,
-                    params: &m.params,
-                    query: target.query,
-                    body: s.body,
-                };
-                let facts = extract(&route.context, &view).expect("extracts").facts;
-                black_box(snap.policy.evaluate(&route.action, &facts, now).issues)
-            })
+            b.iter(|| black_box(decide(&snap, black_box(s), now)))
         });
     }
     group.finish();
@@ -228,5 +87,45 @@ fn bench_decisions(c: &mut Criterion) {
     eval.finish();
 }
 
-criterion_group!(benches, bench_match, bench_decisions);
+/// Snapshot handling: a whole bundle load (read, digest, parse, compile: what a reload does
+/// off the request path), and the one `ArcSwap` load each request makes, alone and while
+/// another thread keeps swapping snapshots in (a reload storm).
+fn bench_snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot");
+    group.bench_function("bundle load (policies/tools)", |b| {
+        let dir = common::bundle_dir();
+        b.iter(|| black_box(toolgate::bundle::load(&dir, jiff::Timestamp::UNIX_EPOCH).is_ok()))
+    });
+    let store = Arc::new(ArcSwap::from_pointee(example()));
+    group.bench_function("load_full, idle", |b| {
+        b.iter(|| black_box(store.load_full().routes.len()))
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (store, stop) = (store.clone(), stop.clone());
+        let (a, b) = (Arc::new(example()), Arc::new(example()));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                store.store(if n.is_multiple_of(2) {
+                    a.clone()
+                } else {
+                    b.clone()
+                });
+                n += 1;
+                std::thread::yield_now();
+            }
+            n
+        })
+    };
+    group.bench_function("load_full, under concurrent stores", |b| {
+        b.iter(|| black_box(store.load_full().routes.len()))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().expect("swapper");
+    black_box(swaps);
+    group.finish();
+}
+
+criterion_group!(benches, bench_match, bench_decisions, bench_snapshot);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ pub use body::MAX_DEPTH;
 
 use crate::policy::facts::parse_bool;
 use crate::policy::{Facts, IssueCode};
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use jiff::Timestamp;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -317,10 +317,8 @@ enum Value<'a> {
 /// Reads a route's context out of a request. Header values are borrowed; nothing is
 /// allocated for a map that reads only headers, beyond what `Facts` holds.
 pub fn extract<'a>(map: &ContextMap, req: &RequestView<'a>) -> Result<Extracted<'a>, ExtractError> {
-    for name in &map.headers {
-        header_value(req.headers, name)?;
-    }
-    check_aliases(map, req.headers)?;
+    let header_values = read_headers(map, req.headers)?;
+    let mut next_header = 0usize;
 
     let mut query_keys: SmallVec<[&Arc<str>; 4]> = SmallVec::new();
     let mut pointers: SmallVec<[&[Box<str>]; 4]> = SmallVec::new();
@@ -351,7 +349,21 @@ pub fn extract<'a>(map: &ContextMap, req: &RequestView<'a>) -> Result<Extracted<
         for source in sources {
             let raw = match source {
                 Source::Header(name) => {
-                    header_value(req.headers, name)?.map(|v| Raw::Text(Cow::Borrowed(v)))
+                    // Sources name the read headers in `map.headers` order: try the next
+                    // slot before searching.
+                    let slot = match map.headers.get(next_header) {
+                        Some(h) if h == name => Some(next_header),
+                        _ => map.headers.iter().position(|h| h == name),
+                    };
+                    let value = match slot {
+                        Some(i) => {
+                            next_header = i + 1;
+                            header_values[i]
+                        }
+                        // A map whose `headers` misses a source (built by hand): look it up.
+                        None => header_value(req.headers, name)?,
+                    };
+                    value.map(|v| Raw::Text(Cow::Borrowed(v)))
                 }
                 Source::Param(name) => param_value(req.params, name)?.map(Raw::Text),
                 Source::Query(key) => {
@@ -442,43 +454,100 @@ fn header_value<'a>(
             header: name.clone(),
         });
     }
-    let text = std::str::from_utf8(value.as_bytes())
-        .ok()
-        .filter(|t| is_clean_text(t))
-        .ok_or_else(|| ExtractError::HeaderNotText {
-            header: name.clone(),
-        })?;
+    let text = header_text(value).ok_or_else(|| ExtractError::HeaderNotText {
+        header: name.clone(),
+    })?;
     Ok(Some(text).filter(|t| !t.is_empty()))
 }
 
-/// Refuses a request header that some stacks (nginx, CGI, WSGI) would read as a header the
-/// map reads, because they fold `_` and `-`: `x_actor_role` for `x-actor-role`.
-fn check_aliases(map: &ContextMap, headers: &HeaderMap) -> Result<(), ExtractError> {
+/// Reads every header the map reads, in one pass over the request's fields: the value of
+/// each (borrowed; `None` when absent or empty), aligned with `map.headers`. Refused, in
+/// this order: a read header that is repeated or not clean text (the first in
+/// `map.headers` order), then a request header that some stacks (nginx, CGI, WSGI) would
+/// read as a header the map reads, because they fold `_` and `-`: `x_actor_role` for
+/// `x-actor-role`.
+fn read_headers<'a>(
+    map: &ContextMap,
+    headers: &'a HeaderMap,
+) -> Result<SmallVec<[Option<&'a str>; 16]>, ExtractError> {
+    #[derive(Clone, Copy)]
+    enum Slot<'a> {
+        Absent,
+        Text(&'a str),
+        Repeated,
+        NotText,
+    }
     fn folded_eq(a: &[u8], b: &[u8]) -> bool {
         let fold = |c: u8| if c == b'_' { b'-' } else { c };
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| fold(*x) == fold(*y))
     }
-    if map.headers.is_empty() {
-        return Ok(());
+    let read = &map.headers;
+    if read.is_empty() {
+        return Ok(SmallVec::new());
     }
-    let read_has_underscore = map.headers.iter().any(|h| h.as_str().contains('_'));
-    for name in headers.keys() {
+    let mut slots: SmallVec<[Slot<'a>; 16]> = SmallVec::from_elem(Slot::Absent, read.len());
+    let mut alias: Option<(usize, &'a HeaderName)> = None;
+    for (name, value) in headers {
         let n = name.as_str();
-        if !read_has_underscore && !n.contains('_') {
-            continue;
-        }
-        if let Some(h) = map
-            .headers
+        let exact = read
             .iter()
-            .find(|h| h.as_str() != n && folded_eq(h.as_str().as_bytes(), n.as_bytes()))
-        {
-            return Err(ExtractError::HeaderAlias {
-                header: h.clone(),
-                alias: n.into(),
-            });
+            .position(|h| h.as_str().len() == n.len() && h == name);
+        if let Some(i) = exact {
+            slots[i] = match slots[i] {
+                Slot::Absent => header_text(value).map_or(Slot::NotText, Slot::Text),
+                _ => Slot::Repeated,
+            };
+        }
+        if alias.is_none() {
+            // Another read header this name folds onto (lengths differ for almost all).
+            alias = read
+                .iter()
+                .enumerate()
+                .position(|(i, h)| {
+                    Some(i) != exact && folded_eq(h.as_str().as_bytes(), n.as_bytes())
+                })
+                .map(|i| (i, name));
         }
     }
-    Ok(())
+    for (i, slot) in slots.iter().enumerate() {
+        match slot {
+            Slot::Repeated => {
+                return Err(ExtractError::DuplicateHeader {
+                    header: read[i].clone(),
+                })
+            }
+            Slot::NotText => {
+                return Err(ExtractError::HeaderNotText {
+                    header: read[i].clone(),
+                })
+            }
+            Slot::Absent | Slot::Text(_) => {}
+        }
+    }
+    if let Some((i, name)) = alias {
+        return Err(ExtractError::HeaderAlias {
+            header: read[i].clone(),
+            alias: name.as_str().into(),
+        });
+    }
+    Ok(slots
+        .iter()
+        .map(|s| match s {
+            Slot::Text(t) if !t.is_empty() => Some(*t),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A header value as clean text (see [`is_clean_text`]), borrowed; `None` when it is not.
+fn header_text(value: &HeaderValue) -> Option<&str> {
+    match value.to_str() {
+        // Visible ASCII and tabs only: clean unless there is a tab.
+        Ok(t) => (!t.bytes().any(|b| b == b'\t')).then_some(t),
+        Err(_) => std::str::from_utf8(value.as_bytes())
+            .ok()
+            .filter(|t| is_clean_text(t)),
+    }
 }
 
 /// A path parameter, its remaining escapes decoded (UTF-8 required); `None` when absent

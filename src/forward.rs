@@ -53,11 +53,31 @@ impl Upstream {
         })
     }
 
-    /// The upstream URI for a normalized path and the raw query.
-    pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, Refusal> {
-        let pq = match query {
-            Some(q) => PathAndQuery::try_from(format!("{path}?{q}")),
-            None => PathAndQuery::try_from(path),
+    /// The upstream URI for a normalized path and the raw query. `received` is the
+    /// request's own path and query: when normalizing left it as it was (the common case),
+    /// it is reused as is, neither copied nor parsed again.
+    pub fn uri_for(
+        &self,
+        received: Option<&PathAndQuery>,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<Uri, Refusal> {
+        let same = received.filter(|pq| {
+            let text = pq.as_str();
+            match query {
+                None => text == path,
+                Some(q) => {
+                    text.len() == path.len() + 1 + q.len()
+                        && text.starts_with(path)
+                        && text.as_bytes()[path.len()] == b'?'
+                        && text.ends_with(q)
+                }
+            }
+        });
+        let pq = match (same, query) {
+            (Some(pq), _) => Ok(pq.clone()),
+            (None, Some(q)) => PathAndQuery::try_from(format!("{path}?{q}")),
+            (None, None) => PathAndQuery::try_from(path),
         };
         let pq = pq.map_err(|e| Refusal::BadUpstreamTarget(format!("request target: {e}")))?;
         Uri::builder()
@@ -111,4 +131,37 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn response_body(body: Incoming) -> ProxyBody {
     use http_body_util::BodyExt;
     body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_received_target_is_reused_only_when_it_is_what_was_matched() {
+        let cfg = config::Upstream {
+            url: "http://127.0.0.1:9".into(),
+            ..config::Upstream::default()
+        };
+        let up = Upstream::new(&cfg).unwrap();
+        let pq = |s: &str| PathAndQuery::try_from(s).unwrap();
+        let cases: [(&str, &str, Option<&str>, &str); 5] = [
+            (
+                "/a/b?x=1",
+                "/a/b",
+                Some("x=1"),
+                "http://127.0.0.1:9/a/b?x=1",
+            ),
+            ("/a/b", "/a/b", None, "http://127.0.0.1:9/a/b"),
+            ("/a/./b", "/a/b", None, "http://127.0.0.1:9/a/b"),
+            ("/a//b?x", "/a/b", Some("x"), "http://127.0.0.1:9/a/b?x"),
+            ("/a/b?", "/a/b", Some(""), "http://127.0.0.1:9/a/b?"),
+        ];
+        for (received, path, query, want) in cases {
+            let got = up.uri_for(Some(&pq(received)), path, query).unwrap();
+            assert_eq!(got.to_string(), want, "{received}");
+            let fresh = up.uri_for(None, path, query).unwrap();
+            assert_eq!(fresh, got, "{received}");
+        }
+    }
 }

@@ -159,6 +159,27 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// The most worker threads a sidecar takes: it shares its pod with the service it guards.
+const MAX_WORKERS: usize = 2;
+
+/// A runtime sized for a sidecar: as many workers as CPUs this process may use (its
+/// affinity mask and cgroup quota), at most [`MAX_WORKERS`]. With one CPU, a
+/// current-thread runtime: no work stealing and no cross-thread wake-ups on a core that
+/// could not run a second worker anyway.
+fn sidecar_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus.min(MAX_WORKERS))
+            .enable_all()
+            .build()
+    }
+}
+
 fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: LogFormat) -> u8 {
     init_logs(log_format);
     let cfg = match toolgate::config::Config::load(&config, overrides) {
@@ -168,10 +189,7 @@ fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: Lo
             return exit::INVALID;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match sidecar_runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("toolgate: cannot start the runtime: {e}");

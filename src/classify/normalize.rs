@@ -261,8 +261,69 @@ fn is_dot_with_params(seg: &str) -> bool {
     rest.starts_with(';') || rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%3B"))
 }
 
+/// Bytes that may stand raw in a path segment (see [`is_segment_char`]), as a table.
+const SEGMENT_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+            );
+        c += 1;
+    }
+    t
+};
+
+/// The common case, decided in one pass: a path that is already normal because it has
+/// nothing to normalize or refuse: only raw segment characters and `/` (no escape), no
+/// empty segment (`//`, or a trailing `/`), and no segment that starts with `.`.
+fn is_plainly_normal(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.last() == Some(&b'/') {
+        return b.len() == 1;
+    }
+    let mut prev = 0u8;
+    for &c in b {
+        let ok = match c {
+            b'/' | b'.' => prev != b'/',
+            _ => SEGMENT_CHAR[usize::from(c)],
+        };
+        if !ok {
+            return false;
+        }
+        prev = c;
+    }
+    true
+}
+
 fn normalize_path(path: &str) -> Result<Cow<'_, str>, NormalizeError> {
     debug_assert!(path.starts_with('/'));
+    if is_plainly_normal(path) {
+        return Ok(Cow::Borrowed(path));
+    }
+    normalize_path_fully(path)
+}
+
+/// The whole rules, segment by segment.
+fn normalize_path_fully(path: &str) -> Result<Cow<'_, str>, NormalizeError> {
     // Output so far: `path[..clean]` while `out` is None (nothing changed yet), else `out`.
     let mut out: Option<String> = None;
     let mut clean = 0usize;
@@ -331,6 +392,40 @@ fn normalize_path(path: &str) -> Result<Cow<'_, str>, NormalizeError> {
 mod tests {
     use super::NormalizeError::*;
     use super::*;
+
+    #[test]
+    fn the_segment_table_is_is_segment_char() {
+        for c in 0..=255u8 {
+            assert_eq!(SEGMENT_CHAR[usize::from(c)], is_segment_char(c), "{c:#x}");
+        }
+    }
+
+    #[test]
+    fn plainly_normal_paths_are_what_the_full_rules_return() {
+        for p in [
+            "/",
+            "/a",
+            "/payments/v1/payouts/po_123",
+            "/a.b/c..d/e.",
+            "/a;b/c=d/@x:y/~u/-_/!$&'()*+,",
+        ] {
+            assert!(is_plainly_normal(p), "{p}");
+        }
+        for p in [
+            "//", "/a/", "/a//b", "/./a", "/a/..", "/.x", "/a%41", "/a b", "/a\\b",
+        ] {
+            assert!(!is_plainly_normal(p), "{p}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_shortcut_agrees_with_the_full_rules(p in "/[a-z0-9./;=%_~@-]{0,24}") {
+            if is_plainly_normal(&p) {
+                proptest::prop_assert_eq!(normalize_path_fully(&p), Ok(Cow::Borrowed(p.as_str())));
+            }
+        }
+    }
 
     type Want = Result<(String, Option<String>), NormalizeError>;
 

@@ -1,14 +1,35 @@
 //! The compiled route table: one matchit tree per method, built at bundle load. Matching is
 //! exact on method and on the normalized path; the most specific template wins (static over
 //! `{param}` over `{*rest}`), and templates that would tie are rejected at load.
+//!
+//! The standard methods index a fixed array (no hashing per request); extension methods,
+//! rare, are looked up in a short list.
 
 use http::Method;
-use std::collections::HashMap;
+
+/// The standard methods, in the order of [`RouteTable::standard`].
+const STANDARD: [Method; 9] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
 
 /// A route table: method -> path tree -> index into the snapshot's routes.
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
-    methods: HashMap<Method, matchit::Router<usize>>,
+    standard: [Option<matchit::Router<usize>>; 9],
+    extension: Vec<(Method, matchit::Router<usize>)>,
+}
+
+/// The slot of a standard method: compares the method's tag, no hashing.
+fn standard_slot(method: &Method) -> Option<usize> {
+    STANDARD.iter().position(|m| m == method)
 }
 
 /// A request matched to a route.
@@ -41,8 +62,7 @@ impl RouteTable {
                 });
                 continue;
             }
-            let tree = table.methods.entry(method.clone()).or_default();
-            if let Err(e) = tree.insert(template, index) {
+            if let Err(e) = table.tree_mut(method).insert(template, index) {
                 errors.push(RouteError {
                     index,
                     message: format!("{method} {template}: {e}"),
@@ -56,9 +76,36 @@ impl RouteTable {
         }
     }
 
+    fn tree_mut(&mut self, method: &Method) -> &mut matchit::Router<usize> {
+        if let Some(slot) = standard_slot(method) {
+            debug_assert_eq!(STANDARD[slot], *method);
+            return self.standard[slot].get_or_insert_with(matchit::Router::new);
+        }
+        let i = match self.extension.iter().position(|(m, _)| m == method) {
+            Some(i) => i,
+            None => {
+                self.extension
+                    .push((method.clone(), matchit::Router::new()));
+                self.extension.len() - 1
+            }
+        };
+        &mut self.extension[i].1
+    }
+
+    fn tree(&self, method: &Method) -> Option<&matchit::Router<usize>> {
+        match standard_slot(method) {
+            Some(slot) => self.standard[slot].as_ref(),
+            None => self
+                .extension
+                .iter()
+                .find(|(m, _)| m == method)
+                .map(|(_, t)| t),
+        }
+    }
+
     /// Matches a method and a normalized path.
     pub fn find<'t, 'p>(&'t self, method: &Method, path: &'p str) -> Option<RouteMatch<'t, 'p>> {
-        let m = self.methods.get(method)?.at(path).ok()?;
+        let m = self.tree(method)?.at(path).ok()?;
         Some(RouteMatch {
             index: *m.value,
             params: m.params,
@@ -87,6 +134,16 @@ mod tests {
             Some("a/b")
         );
         assert!(table.find(&Method::DELETE, "/db/v1/tenants/me").is_none());
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let table2 = RouteTable::build([(&purge, "/cache/{key}"), (&get, "/cache/{key}")]).unwrap();
+        assert_eq!(table2.find(&purge, "/cache/k").unwrap().index, 0);
+        assert_eq!(table2.find(&get, "/cache/k").unwrap().index, 1);
+        assert!(table2
+            .find(&Method::from_bytes(b"PURGEX").unwrap(), "/cache/k")
+            .is_none());
+        for (slot, m) in STANDARD.iter().enumerate() {
+            assert_eq!(standard_slot(m), Some(slot));
+        }
         assert!(table.find(&get, "/db/v1/tenants/t-1/").is_none());
         assert!(table.find(&get, "/DB/v1/tenants/t-1").is_none());
 

@@ -10,8 +10,9 @@ use super::requirements::{NameSet, Requirements};
 use jiff::Timestamp;
 use std::sync::Arc;
 
+/// Whether `env` (already trimmed) is in `set`, ignoring ASCII case.
 fn contains_env(set: &NameSet, env: &str) -> bool {
-    set.iter().any(|e| e.eq_ignore_ascii_case(env.trim()))
+    set.iter().any(|e| e.eq_ignore_ascii_case(env))
 }
 
 impl Policy {
@@ -94,7 +95,7 @@ impl Policy {
     /// Evaluates a prepared action against facts at `now`.
     pub fn evaluate(&self, action: &PreparedAction, facts: &Facts<'_>, now: Timestamp) -> Outcome {
         let mut issues = facts.issues;
-        let env = facts.environment.as_deref();
+        let env = facts.environment.as_deref().map(str::trim);
         if let (Some(known), Some(e)) = (&self.known_environments, env) {
             if !contains_env(known, e) {
                 issues.insert(IssueCode::EnvironmentNotAllowed);
@@ -104,7 +105,7 @@ impl Policy {
             self.risk
                 .environments
                 .iter()
-                .position(|(name, _, _)| name.eq_ignore_ascii_case(e.trim()))
+                .position(|(name, _, _)| name.eq_ignore_ascii_case(e))
         });
         let env_weight = environment_risk.map_or(0, |i| u32::from(self.risk.environments[i].1));
         let risk = (u32::from(action.base_risk) + env_weight).min(100) as u8;
@@ -165,7 +166,7 @@ impl Policy {
             }
         }
         for set in &req.environments {
-            match facts.environment.as_deref() {
+            match facts.environment.as_deref().map(str::trim) {
                 None => issues.insert(EnvironmentMissing),
                 Some(e) if !contains_env(set, e) => issues.insert(EnvironmentNotAllowed),
                 Some(_) => {}

@@ -197,7 +197,9 @@ where
     let listed = headers::connection_listed(&parts.headers, &route.context.headers)
         .map_err(|why| Refusal::BadTarget(TargetError::Connection(why)))?;
     // Exactly what was matched is what the upstream receives.
-    let upstream_uri = gate.upstream.uri_for(&target.path, target.query)?;
+    let upstream_uri =
+        gate.upstream
+            .uri_for(parts.uri.path_and_query(), &target.path, target.query)?;
     trail.add_decision_time(classify.elapsed());
 
     // 2. Extract: the route's context, reading the body only if the context needs it (or
