@@ -105,7 +105,7 @@ proptest! {
         let matched = snapshot.table.find(&m, &n.path);
 
         // What toolgate sends, parsed back the way a server parses a request target.
-        let uri = upstream.uri_for(&n.path, n.query).expect("a normalized target is a URI");
+        let uri = upstream.uri_for(None, &n.path, n.query).expect("a normalized target is a URI");
         let pq = uri.path_and_query().unwrap().as_str().to_owned();
         let received: http::Uri = pq.parse().expect("the upstream can parse it");
         prop_assert_eq!(received.path(), &*n.path);
