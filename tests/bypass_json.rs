@@ -283,7 +283,7 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn the_body_evaluated_is_the_body_forwarded() {
     let up = Upstream::start().await;
-    let gate = Gate::start(tools_bundle(), &up.url(), |_| {}).await;
+    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
     assert_all(run_cases(gate.addr, &up, &cases()).await);
 }
 
@@ -291,7 +291,7 @@ async fn the_body_evaluated_is_the_body_forwarded() {
 #[tokio::test]
 async fn header_and_body_must_agree() {
     let up = Upstream::start().await;
-    let gate = Gate::start(tools_bundle(), &up.url(), |_| {}).await;
+    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
     let headers = [
         "x-actor: agent-3",
         "x-actor-role: release_manager",

@@ -30,7 +30,7 @@ fn chunked(body: &str, chunk: usize) -> String {
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_declared_or_streamed() {
     let up = Upstream::start().await;
-    let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = support::wire::start(fixture::snapshot(), &up.url(), |c| {
         c.limits.max_body_bytes = LIMIT as u64;
     })
     .await;
@@ -83,7 +83,7 @@ async fn bodies_over_the_limit_are_413_declared_or_streamed() {
 #[tokio::test]
 async fn h2_bodies_over_the_limit_are_413() {
     let up = Upstream::start().await;
-    let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = support::wire::start(fixture::snapshot(), &up.url(), |c| {
         c.limits.max_body_bytes = LIMIT as u64;
     })
     .await;

@@ -5,14 +5,119 @@
 //! of the headers the bundle reads, the body evaluated, and toolgate's own forwarding
 //! headers in place of any the client sent.
 
-use super::{Seen, Upstream};
+use super::{fixed_clock, Gate, Seen, Upstream};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use toolgate::audit::{AuditRecord, FinalAction};
+use toolgate::config::Config;
+use toolgate::ops::Ops;
+use toolgate::policy::Verdict;
+use toolgate::server::Server;
+use toolgate::snapshot::Snapshot;
 
 /// How long a raw exchange may take before the test gives up reading.
 const READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// The operations (audit sink with its ring of recent records) of each gate started with
+/// [`start`], by address, so [`run_cases`] can compare the audit record with the upstream.
+static AUDITS: LazyLock<Mutex<HashMap<SocketAddr, Arc<Ops>>>> = LazyLock::new(Default::default);
+
+/// Starts toolgate like [`Gate::start`], keeping its audit sink for [`run_cases`].
+pub async fn start(snapshot: Snapshot, upstream: &str, tweak: impl FnOnce(&mut Config)) -> Gate {
+    let mut cfg = Config::default();
+    cfg.upstream.url = upstream.to_owned();
+    tweak(&mut cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ops = Arc::new(Ops::detached().unwrap());
+    AUDITS.lock().unwrap().insert(addr, ops.clone());
+    let state = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
+    let server = Server::with_ops(&cfg, state, fixed_clock(), ops).unwrap();
+    let draining = server.draining();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(server.run(listener, async move {
+        let _ = rx.await;
+    }));
+    Gate {
+        addr,
+        draining,
+        stop: Some(tx),
+        task,
+    }
+}
+
+/// The audit record of `request_id`, once the sink has filed it.
+pub async fn audit_record(gate: SocketAddr, request_id: &str) -> Option<Arc<AuditRecord>> {
+    let ops = AUDITS.lock().unwrap().get(&gate).cloned()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(r) = ops.audit.recent(request_id) {
+            return Some(r);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Compares an audit record with the outcome: a refusal is recorded as stopped, with no
+/// upstream status; a forwarded request is recorded with the route, method, normalized
+/// path and context the upstream received.
+fn check_audit(rec: &AuditRecord, status: u16, forwarded: Option<&Seen>) -> Vec<String> {
+    let mut bad = Vec::new();
+    let Some(seen) = forwarded else {
+        if rec.final_runtime_action == FinalAction::Forwarded || rec.upstream_status.is_some() {
+            bad.push(format!(
+                "audit: refused, recorded as {:?} / upstream {:?}",
+                rec.final_runtime_action, rec.upstream_status
+            ));
+        }
+        return bad;
+    };
+    if rec.final_runtime_action != FinalAction::Forwarded || rec.upstream_status != Some(status) {
+        bad.push(format!(
+            "audit: forwarded, recorded as {:?} / upstream {:?}",
+            rec.final_runtime_action, rec.upstream_status
+        ));
+    }
+    if rec.verdict != Verdict::Allow || rec.route.is_none() {
+        bad.push(format!(
+            "audit: verdict {:?}, route {:?}",
+            rec.verdict, rec.route
+        ));
+    }
+    if rec.method.as_str() != seen.method {
+        bad.push(format!(
+            "audit: method {} vs upstream {}",
+            rec.method, seen.method
+        ));
+    }
+    let path = seen.target.split('?').next().unwrap_or_default();
+    if &*rec.path != path {
+        bad.push(format!("audit: path {:?} vs upstream {path:?}", rec.path));
+    }
+    for (header, field) in [
+        ("x-environment", &rec.environment),
+        ("x-actor", &rec.actor),
+        ("x-actor-role", &rec.actor_role),
+        ("x-approval-status", &rec.approval_status),
+    ] {
+        if let Some(v) = seen.header(header) {
+            if !field
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case(v.trim()))
+            {
+                bad.push(format!("audit: {header} {field:?} vs upstream {v:?}"));
+            }
+        }
+    }
+    bad
+}
 
 /// One HTTP/1.1 response as read off the socket.
 #[derive(Clone, Debug)]
@@ -434,6 +539,19 @@ pub async fn run_cases(gate: SocketAddr, up: &Upstream, cases: &[Case]) -> Vec<S
                     [one] => bad.extend(check_forwarded(one, fwd)),
                     _ => bad.push(format!("upstream received {} requests, want 1", new.len())),
                 }
+            }
+        }
+        // The audit record agrees with what the upstream received (or did not).
+        if let Some(id) = resp.as_ref().and_then(|r| r.header("x-request-id")) {
+            let forwarded = match (&case.want, new) {
+                (Want::Forwarded(..), [one]) => Some(one),
+                _ => None,
+            };
+            let audited = AUDITS.lock().unwrap().contains_key(&gate);
+            match audit_record(gate, id).await {
+                Some(rec) => bad.extend(check_audit(&rec, status, forwarded)),
+                None if audited => bad.push(format!("no audit record for {id}")),
+                None => {}
             }
         }
         if let (Some(v), Some(r)) = (case.verdict, &resp) {
