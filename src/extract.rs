@@ -282,6 +282,12 @@ pub enum ExtractError {
     BodyDuplicateKey { key: Box<str> },
     #[error("body: key {key:?} is ambiguous with key {read:?}")]
     BodyAmbiguousKey { key: Box<str>, read: Box<str> },
+    #[error("body: {0}; a body the policy reads must be uncompressed UTF-8 JSON")]
+    BodyMediaType(Box<str>),
+    #[error("body: a _method field would change the method after authorization")]
+    BodyMethodOverride,
+    #[error("body: number {text} is not exactly representable; send it with fewer digits")]
+    BodyImpreciseNumber { text: Box<str> },
     #[error("{at} ({field}): control or invisible character in value")]
     ControlCharacter { field: Field, at: Source },
     #[error("{at} ({field}): expected {expected}")]
@@ -601,16 +607,21 @@ fn clean<'a>(t: Cow<'a, str>, field: &Field, at: &Source) -> Result<Cow<'a, str>
     Ok(t)
 }
 
-/// A plain decimal, `digits[.digits]`: no sign, exponent, blanks, `inf` or `NaN`, so no
-/// upstream parser reads it as a different number.
+/// A plain decimal, `digits[.digits]`: no sign, exponent, blanks, `inf` or `NaN`, and no
+/// more precision than an f64 holds, so no upstream parser reads it as a different number.
 fn parse_decimal(s: &str) -> Option<f64> {
     let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     let ok = match s.split_once('.') {
         Some((int, frac)) => digits(int) && digits(frac),
         None => digits(s),
     };
-    s.parse::<f64>().ok().filter(|n| ok && n.is_finite())
+    s.parse::<f64>()
+        .ok()
+        .filter(|n| ok && n.is_finite() && body::decimal_is_exact(s, *n))
 }
+
+/// The largest integer up to which every integer is an f64 (2^53).
+const MAX_EXACT_INT: u64 = 1 << 53;
 
 const EXPECT_QUANTITY: &str = "a non-negative number";
 const EXPECT_COUNT: &str = "a non-negative integer";
@@ -619,7 +630,8 @@ const EXPECT_COUNT: &str = "a non-negative integer";
 fn quantity(raw: &Raw<'_>, field: &Field, at: &Source) -> Result<f64, ExtractError> {
     let n = match raw {
         Raw::Text(t) => parse_decimal(t),
-        Raw::Json(body::Json::U64(n)) => Some(*n as f64),
+        // Beyond 2^53 the f64 compared would not be the integer sent.
+        Raw::Json(body::Json::U64(n)) => Some(*n).filter(|n| *n <= MAX_EXACT_INT).map(|n| n as f64),
         Raw::Json(body::Json::I64(n)) => Some(*n as f64),
         Raw::Json(body::Json::F64(n)) => Some(*n),
         Raw::Json(_) => None,

@@ -6,9 +6,14 @@
 //! object, keys that differ from a key the map reads (at that depth) only by case, blank
 //! padding or a NUL cut, nesting deeper than [`MAX_DEPTH`], trailing data, numbers out of
 //! the f64 range, and invalid UTF-8 or lone surrogates (serde_json refuses the last ones).
+//! A number a pointer reads must mean exactly the f64 it parses to (its decimal text is the
+//! shortest spelling of that f64, up to zeros and exponent form): `10000.0000000000001` is
+//! 10000 to f64 but more than 10000 to a decimal upstream, so it is refused, not compared.
+//! A top-level `_method` key (Laravel reads it from JSON as the method) is refused.
 
 use super::ExtractError;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
@@ -57,6 +62,8 @@ pub(super) fn walk<'de>(
         active: (0..pointers.len()).collect(),
         root_object: pointers.iter().any(|p| !p.is_empty()),
         depth: 0,
+        // Only an empty pointer reads the root itself.
+        text: std::str::from_utf8(body).ok().map(str::trim),
         walk: &mut walk,
     };
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -91,6 +98,11 @@ impl<'de> Walk<'_, 'de> {
                 self.out[i] = Some(v.clone());
             }
         }
+    }
+
+    /// Whether some active pointer ends at `depth`: the value there is read.
+    fn ends_at(&self, active: &[usize], depth: usize) -> bool {
+        active.iter().any(|&i| self.pointers[i].len() == depth)
     }
 
     /// A key of an object at `depth` that is not a key the map reads there, but would be
@@ -138,6 +150,8 @@ struct Node<'w, 'p, 'de> {
     depth: usize,
     /// The root must be an object (some pointer is not empty).
     root_object: bool,
+    /// The JSON text of this value, when a pointer reads it (to check its numbers).
+    text: Option<&'de str>,
 }
 
 impl<'de> Node<'_, '_, 'de> {
@@ -147,6 +161,62 @@ impl<'de> Node<'_, '_, 'de> {
         }
         self.walk.keep(&self.active, self.depth, v);
         Ok(())
+    }
+
+    /// A number a pointer reads: its text must spell exactly the f64 it parsed to.
+    fn number<E: de::Error>(self, v: Json<'de>, f: f64) -> Result<(), E> {
+        if let Some(text) = self
+            .text
+            .filter(|_| self.walk.ends_at(&self.active, self.depth))
+        {
+            if !decimal_is_exact(text, f) {
+                let e = ExtractError::BodyImpreciseNumber { text: text.into() };
+                return self.walk.fail(e);
+            }
+        }
+        self.scalar(v)
+    }
+
+    /// The child at `depth + 1` with the pointers `active` there. A child some pointer ends
+    /// at is captured as raw text first and walked from that text, so its numbers can be
+    /// checked against their spelling.
+    fn child<D: Deserializer<'de>>(
+        walk: &mut Walk<'_, 'de>,
+        active: SmallVec<[usize; 8]>,
+        depth: usize,
+        d: D,
+    ) -> Result<(), D::Error> {
+        if !walk.ends_at(&active, depth) {
+            return Node {
+                walk,
+                active,
+                depth,
+                root_object: false,
+                text: None,
+            }
+            .deserialize(d);
+        }
+        let raw = <&'de RawValue as serde::Deserialize<'de>>::deserialize(d)?;
+        let text = raw.get();
+        let mut inner = serde_json::Deserializer::from_str(text);
+        Node {
+            walk,
+            active,
+            depth,
+            root_object: false,
+            text: Some(text),
+        }
+        .deserialize(&mut inner)
+        .and_then(|()| inner.end())
+        .map_err(|e| {
+            // The outer parser adds its own position, in the whole document.
+            let msg = e.to_string();
+            let msg = match msg.rfind(" at line ") {
+                Some(i) if e.line() != 0 => &msg[..i],
+                _ => &msg,
+            };
+            de::Error::custom(msg)
+        })
     }
 
     fn enter<E: de::Error>(&mut self) -> Result<(), E> {
@@ -177,6 +247,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
         self.scalar(Json::Bool(v))
     }
 
+    // Integers are exact as parsed; whether a large one fits an f64 is the quantity's check.
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
         self.scalar(Json::I64(v))
     }
@@ -186,7 +257,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.scalar(Json::F64(v))
+        self.number(Json::F64(v), v)
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
@@ -227,11 +298,10 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
                         .is_some_and(|t| is_index(t, i))
                 })
                 .collect();
-            let child = Node {
+            let child = Child {
                 walk: &mut *self.walk,
                 active,
                 depth: depth + 1,
-                root_object: false,
             };
             if seq.next_element_seed(child)?.is_none() {
                 return Ok(());
@@ -245,6 +315,9 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
         let depth = self.depth;
         let mut keys: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            if depth == 0 && loose_eq(&key, "_method") {
+                return self.walk.fail(ExtractError::BodyMethodOverride);
+            }
             if let Some(read) = self.walk.ambiguous(&key, depth) {
                 let e = ExtractError::BodyAmbiguousKey {
                     key: key.as_ref().into(),
@@ -262,11 +335,10 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
                         .is_some_and(|t| **t == *key)
                 })
                 .collect();
-            map.next_value_seed(Node {
+            map.next_value_seed(Child {
                 walk: &mut *self.walk,
                 active,
                 depth: depth + 1,
-                root_object: false,
             })?;
             keys.push(key);
         }
@@ -275,6 +347,64 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
             return self.walk.fail(e);
         }
         Ok(())
+    }
+}
+
+/// A value inside an object or array; see [`Node::child`].
+struct Child<'w, 'p, 'de> {
+    walk: &'w mut Walk<'p, 'de>,
+    active: SmallVec<[usize; 8]>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Child<'_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        Node::child(self.walk, self.active, self.depth, d)
+    }
+}
+
+/// A decimal number as digits without leading or trailing zeros and a power of ten:
+/// `(negative, digits, exponent)`, zero as `(false, "", 0)`. `None` when `text` is not a
+/// JSON number.
+fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
+    let (neg, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac_len = i64::try_from(frac.len()).ok()?;
+    let mut digits: String = int.chars().chain(frac.chars()).collect();
+    let mut exp = exp.checked_sub(frac_len)?;
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..lead);
+    while digits.ends_with('0') {
+        digits.pop();
+        exp = exp.checked_add(1)?;
+    }
+    if digits.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    Some((neg, digits, exp))
+}
+
+/// Whether the decimal `text` is exactly the number Rust's shortest round-trip spelling of
+/// `f` names (so a decimal parser and an f64 parser agree on it).
+pub(super) fn decimal_is_exact(text: &str, f: f64) -> bool {
+    if !f.is_finite() {
+        return false;
+    }
+    match (decimal_parts(text), decimal_parts(&format!("{f:e}"))) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 

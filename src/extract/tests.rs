@@ -717,7 +717,7 @@ fn body_sources() {
             fields: AMOUNT_B,
             amount: "amount",
             req: b(r#"{"amount": 1e400}"#),
-            want: Err("body: invalid JSON: number out of range at line 1 column 16"),
+            want: Err("body: invalid JSON: number out of range at line 1 column 17"),
         },
         Case {
             name: "null is absent",
@@ -852,7 +852,7 @@ fn body_sources() {
             fields: ACTOR_B,
             amount: "amount",
             req: b(r#"{"actor": "\ud800"}"#),
-            want: Err("body: invalid JSON: unexpected end of hex escape at line 1 column 18"),
+            want: Err("body: invalid JSON: unexpected end of hex escape at line 1 column 19"),
         },
         Case {
             name: "nesting of 64",
@@ -1630,4 +1630,84 @@ mod walker_props {
             }
         }
     }
+}
+
+/// A number is compared only when its decimal text means exactly the f64 compared: a
+/// decimal upstream must not see more (or less) than the policy did.
+#[test]
+fn numbers_must_mean_exactly_what_is_compared() {
+    let m = map(AMOUNT_HB, "amount");
+    let body = |text: &str| {
+        let doc = format!(r#"{{"amount": {text}}}"#);
+        let req = Req {
+            body: Some(&doc),
+            ..Req::default()
+        };
+        with_request(&m, req, |r| r.map(|x| x.facts.amount))
+    };
+    for (text, want) in [
+        ("10000", Some(10000.0)),
+        ("10000.0", Some(10000.0)),
+        ("1e4", Some(10000.0)),
+        ("1.0E+4", Some(10000.0)),
+        ("0.1", Some(0.1)),
+        ("0.30000000000000004", Some(0.30000000000000004)),
+        ("9007199254740992", Some(9007199254740992.0)),
+        ("-0", Some(0.0)),
+    ] {
+        assert_eq!(
+            body(text).unwrap_or_else(|e| panic!("{text}: {e}")),
+            want,
+            "{text}"
+        );
+    }
+    for text in [
+        "10000.0000000000001",
+        "10000.00000000000001e0",
+        "9999.99999999999999999",
+        "0.1000000000000000000001",
+        "1e-400",
+        "9007199254740993",
+        "18446744073709551615",
+    ] {
+        let e = body(text).expect_err(text);
+        assert!(
+            matches!(
+                e,
+                ExtractError::BodyImpreciseNumber { .. } | ExtractError::Invalid { .. }
+            ),
+            "{text}: {e}"
+        );
+    }
+    // The same rule for text sources.
+    for (value, ok) in [
+        (&b"10000"[..], true),
+        (b"10000.50", true),
+        (b"10000.0000000000001", false),
+        (b"9999.99999999999999999", false),
+    ] {
+        let r = with_request(
+            &map(AMOUNT_H, "amount"),
+            Req {
+                headers: &[("x-amount", value)],
+                ..Req::default()
+            },
+            |r| r.map(|x| x.facts.amount),
+        );
+        assert_eq!(r.is_ok(), ok, "{:?}: {r:?}", String::from_utf8_lossy(value));
+    }
+}
+
+#[test]
+fn a_top_level_method_key_is_refused() {
+    for doc in [
+        r#"{"_method": "DELETE", "amount": 1}"#,
+        r#"{"amount": 1, "_METHOD": "DELETE"}"#,
+        r#"{"\u005fmethod": "DELETE", "amount": 1}"#,
+    ] {
+        let r = with_request(&map(AMOUNT_B, "amount"), b(doc), |r| r.map(|_| ()));
+        assert_eq!(r, Err(ExtractError::BodyMethodOverride), "{doc}");
+    }
+    let nested = r#"{"amount": 1, "meta": {"_method": "x"}}"#;
+    assert!(with_request(&map(AMOUNT_B, "amount"), b(nested), |r| r.is_ok()));
 }

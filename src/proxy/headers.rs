@@ -95,25 +95,84 @@ pub fn is_valid_request_id(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Whether toolgate itself sets this header on a forwarded request; a client's copy is
-/// always replaced.
-pub fn is_owned_by_toolgate(name: &HeaderName) -> bool {
+/// Claims about who the client is or where it connects from that an upstream behind an
+/// auth proxy may trust: identity assertions of common auth proxies and gateways, and
+/// client-address headers. toolgate never sets them; a client's copy is dropped unless the
+/// route reads it (then it was evaluated, and is forwarded as evaluated). `X-Forwarded-*`
+/// and `Forwarded` are toolgate's own and always replaced.
+const CLIENT_CLAIMS: [&str; 28] = [
+    // client address
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "client-ip",
+    "x-proxyuser-ip",
+    "x-original-forwarded-for",
+    // identity asserted by an auth proxy or gateway
+    "x-remote-user",
+    "remote-user",
+    "x-authenticated-user",
+    "x-authenticated-userid",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-groups",
+    "x-auth-request-preferred-username",
+    "x-webauth-user",
+    "x-consumer-username",
+    "x-goog-authenticated-user-email",
+    "x-amzn-oidc-identity",
+    "x-amzn-oidc-data",
+    "cf-access-authenticated-user-email",
+    "x-ms-client-principal",
+    "x-ms-client-principal-name",
+];
+
+/// A header name as CGI, WSGI and some proxies read it: `_` and `-` are the same.
+fn folded(name: &HeaderName) -> std::borrow::Cow<'_, str> {
     let n = name.as_str();
-    n.starts_with("x-toolgate-")
-        || n.starts_with("x-forwarded-")
-        || *name == X_REQUEST_ID
-        || *name == header::FORWARDED
+    if n.contains('_') {
+        std::borrow::Cow::Owned(n.replace('_', "-"))
+    } else {
+        std::borrow::Cow::Borrowed(n)
+    }
 }
 
-/// The header names a `Connection` header lists, beyond the hop-by-hop ones already
-/// removed. `Err(name)` when a listed name is one that must survive the hop: a header the
+/// Whether toolgate itself sets this header on a forwarded request; a client's copy is
+/// always replaced. Underscore spellings (`x_forwarded_for`) count: a CGI upstream reads
+/// them as the dashed name.
+pub fn is_owned_by_toolgate(name: &HeaderName) -> bool {
+    let n = folded(name);
+    n.starts_with("x-toolgate-")
+        || n.starts_with("x-forwarded-")
+        || n == X_REQUEST_ID.as_str()
+        || n == header::FORWARDED.as_str()
+}
+
+/// Whether the header is a client-identity or client-address claim (any `_` spelling).
+pub fn is_client_claim(name: &HeaderName) -> bool {
+    CLIENT_CLAIMS.contains(&&*folded(name))
+}
+
+/// The header names to drop on the way upstream beyond the hop-by-hop ones: those a
+/// `Connection` header lists, and client claims ([`is_client_claim`]) the route does not
+/// read. `Err(name)` when a listed name is one that must survive the hop: a header the
 /// route's context reads, `Host`, or one toolgate owns. Such a request is refused rather than
 /// half-honoured: removing the header would forward a request other than the one evaluated.
 pub fn connection_listed(
     headers: &HeaderMap,
     route_reads: &[HeaderName],
 ) -> Result<Vec<HeaderName>, String> {
-    let mut listed = Vec::new();
+    let mut listed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_client_claim(n) && !route_reads.contains(n))
+        .cloned()
+        .collect();
     for value in headers.get_all(header::CONNECTION) {
         let text = value
             .to_str()
@@ -126,7 +185,7 @@ pub fn connection_listed(
                     "Connection lists {name}, which toolgate must forward or set"
                 ));
             }
-            if !HOP_BY_HOP.contains(&name) {
+            if !HOP_BY_HOP.contains(&name) && !listed.contains(&name) {
                 listed.push(name);
             }
         }
@@ -159,9 +218,9 @@ pub struct Peer {
 }
 
 /// Rewrites an ALLOWed request's headers for the upstream: hop-by-hop fields and the names
-/// `Connection` listed go; every client claim about forwarding goes (`X-Forwarded-*`,
-/// `Forwarded`, `X-Real-IP`, `x-toolgate-*`) and toolgate's own, taken from the socket,
-/// replace them; then the tags. `Host` is kept as the client sent it (for HTTP/2, from
+/// in `listed` (see [`connection_listed`]) go; every client claim about forwarding goes
+/// (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `x-toolgate-*`, in any `_` spelling) and
+/// toolgate's own, taken from the socket, replace them; then the tags. `Host` is kept as the client sent it (for HTTP/2, from
 /// `:authority`): the upstream shares the pod and sees the name the client used.
 pub fn for_upstream(
     headers: &mut HeaderMap,

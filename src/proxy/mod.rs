@@ -216,7 +216,9 @@ where
     // a signed approval, which binds the body, comes with it).
     let body = RequestBody::take(
         body,
-        route.context.reads_body || snapshot.trust.buffers_body(&parts.headers),
+        route.context.reads_body,
+        snapshot.trust.buffers_body(&parts.headers),
+        &parts.headers,
         gate.max_body_bytes,
         gate.body_read_timeout,
     )

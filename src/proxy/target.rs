@@ -12,12 +12,32 @@ use std::fmt;
 /// Headers that ask an application framework to treat the request as another method or
 /// path than the one toolgate routed: honouring them downstream would bypass the route.
 /// Refused rather than stripped, so a client learns its request was not what it meant.
-const REINTERPRETING: [HeaderName; 5] = [
-    HeaderName::from_static("x-http-method-override"),
-    HeaderName::from_static("x-http-method"),
-    HeaderName::from_static("x-method-override"),
-    HeaderName::from_static("x-original-url"),
-    HeaderName::from_static("x-rewrite-url"),
+/// Matched with `_` read as `-` (CGI and WSGI stacks fold them: `X_HTTP_METHOD_OVERRIDE`
+/// arrives as `HTTP_X_HTTP_METHOD_OVERRIDE` like the dashed spelling).
+const REINTERPRETING: [&str; 6] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+];
+
+/// Headers that frame the message or steer the connection. A request carrying one in a
+/// `_` spelling (`Transfer_Encoding`) is refused: hyper ignores it, but a CGI or WSGI
+/// upstream that folds `_` into `-` would frame or route by it.
+const FRAMING: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "host",
+    "content-encoding",
 ];
 
 /// Why a request was refused before routing.
@@ -39,6 +59,8 @@ pub enum TargetError {
     MethodParam,
     /// `Connection` lists a header that must survive the hop.
     Connection(String),
+    /// A framing header in a `_` spelling, which a CGI upstream would frame by.
+    Framing(String),
 }
 
 impl fmt::Display for TargetError {
@@ -61,6 +83,7 @@ impl fmt::Display for TargetError {
                 f.write_str("query parameter _method would change the method after authorization")
             }
             TargetError::Connection(why) => f.write_str(why),
+            TargetError::Framing(why) => f.write_str(why),
         }
     }
 }
@@ -90,10 +113,11 @@ pub fn check(parts: &Parts) -> Result<Target<'_>, TargetError> {
         return Err(TargetError::Asterisk);
     }
     check_authority(parts)?;
-    if let Some(h) = REINTERPRETING
-        .iter()
-        .find(|h| parts.headers.contains_key(*h))
-    {
+    check_framing(parts)?;
+    if let Some(h) = parts.headers.keys().find(|h| {
+        let folded = h.as_str().replace('_', "-");
+        REINTERPRETING.contains(&folded.as_str())
+    }) {
         return Err(TargetError::Reinterpreting(h.clone()));
     }
     let target = normalize(pq.unwrap_or("/")).map_err(TargetError::Normalize)?;
@@ -138,14 +162,41 @@ fn check_authority(parts: &Parts) -> Result<(), TargetError> {
     }
 }
 
-/// Whether a raw query has a `_method` key, in any case or percent-encoding, with `&` or
-/// the legacy `;` as separator (some frameworks still split on it).
-fn has_method_param(query: &str) -> bool {
-    query.split(['&', ';']).any(|pair| {
-        let key = pair.split('=').next().unwrap_or("");
-        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-        key.trim().eq_ignore_ascii_case("_method")
-    })
+/// Refuses `_` spellings of framing headers ([`FRAMING`]). (A request with both
+/// `Transfer-Encoding` and `Content-Length` never gets here in two minds: hyper frames it
+/// by `Transfer-Encoding`, drops `Content-Length` and closes the connection after the
+/// response, as RFC 9112 §6.3 asks of an intermediary; toolgate re-frames what it forwards.)
+fn check_framing(parts: &Parts) -> Result<(), TargetError> {
+    if let Some(alias) = parts
+        .headers
+        .keys()
+        .map(HeaderName::as_str)
+        .find(|n| n.contains('_') && FRAMING.contains(&n.replace('_', "-").as_str()))
+    {
+        return Err(TargetError::Framing(format!(
+            "header {alias} is a framing header in another spelling"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a raw query has a key some framework reads as `_method`: in any case or
+/// percent-encoding, `+` for a space, with `&` or the legacy `;` as separator, and spelled
+/// as PHP reads names (cut at NUL or `[`, so `_method[]`; leading blanks dropped; `.` and
+/// space as `_`, so `.method`).
+pub(crate) fn has_method_param(query: &str) -> bool {
+    query
+        .split(['&', ';'])
+        .any(|pair| is_method_key(pair.split('=').next().unwrap_or("")))
+}
+
+/// Whether a form-encoded key (raw) names `_method` to some framework; see
+/// [`has_method_param`].
+pub(crate) fn is_method_key(raw: &str) -> bool {
+    let spaced = raw.replace('+', " ");
+    let key = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+    let key = key.split(['\0', '[']).next().unwrap_or("").trim();
+    key.replace(['.', ' '], "_").eq_ignore_ascii_case("_method")
 }
 
 #[cfg(test)]
@@ -203,6 +254,24 @@ mod tests {
             ("POST", "/a?x=1&%5FMETHOD=DELETE", &[], h1, false),
             ("POST", "/a?x=1;_method=DELETE", &[], h1, false),
             ("POST", "/a?method=DELETE", &[], h1, true),
+            ("POST", "/a?_method[]=DELETE", &[], h1, false),
+            ("POST", "/a?.method=DELETE", &[], h1, false),
+            ("POST", "/a?+_method=DELETE", &[], h1, false),
+            ("POST", "/a?_method%00=DELETE", &[], h1, false),
+            ("POST", "/a?x_method=DELETE&_methods=1", &[], h1, true),
+            (
+                "POST",
+                "/a",
+                &[("x_http_method_override", "DELETE")],
+                h1,
+                false,
+            ),
+            ("POST", "/a", &[("X_Method_Override", "DELETE")], h1, false),
+            ("GET", "/a", &[("x_original_url", "/admin")], h1, false),
+            ("GET", "/a", &[("x-original-uri", "/admin")], h1, false),
+            ("POST", "/a", &[("transfer_encoding", "chunked")], h1, false),
+            ("POST", "/a", &[("Content_Length", "3")], h1, false),
+            ("POST", "/a", &[("x_forwarded_for", "1")], h1, true),
         ];
         for (m, uri, hs, v, ok) in cases {
             let p = parts(m, uri, hs, *v);

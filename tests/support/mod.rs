@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod h2raw;
 pub mod prom;
 pub mod sidecar;
+pub mod wire;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};

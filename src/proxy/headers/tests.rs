@@ -156,3 +156,40 @@ fn minted_ids_spell_prefix_and_counter_in_hex() {
         assert_eq!(ids.mint(), format!("tg-{:016x}-{n:x}", ids.prefix));
     }
 }
+
+#[test]
+fn client_claims_and_aliases_of_owned_headers_do_not_pass() {
+    for owned in [
+        "x_forwarded_for",
+        "X_Toolgate_Verdict",
+        "x_request_id",
+        "x-forwarded_host",
+    ] {
+        let name = HeaderName::from_bytes(owned.as_bytes()).unwrap();
+        assert!(is_owned_by_toolgate(&name), "{owned}");
+    }
+    for claim in [
+        "x-remote-user",
+        "X_Remote_User",
+        "true-client-ip",
+        "x-real-ip",
+    ] {
+        let name = HeaderName::from_bytes(claim.as_bytes()).unwrap();
+        assert!(is_client_claim(&name), "{claim}");
+    }
+    assert!(!is_client_claim(&HeaderName::from_static("x-actor")));
+    // Dropped unless the route reads the claim (then it was evaluated and goes on as is).
+    let h = map(&[("x-remote-user", "root"), ("x-client-ip", "6.6.6.6")]);
+    assert_eq!(
+        connection_listed(&h, &[]).unwrap(),
+        [
+            HeaderName::from_static("x-remote-user"),
+            HeaderName::from_static("x-client-ip")
+        ]
+    );
+    let reads = [HeaderName::from_static("x-remote-user")];
+    assert_eq!(
+        connection_listed(&h, &reads).unwrap(),
+        [HeaderName::from_static("x-client-ip")]
+    );
+}
