@@ -92,6 +92,12 @@ pub struct AuditRecord {
     pub candidate: Option<CandidateVerdict>,
 }
 
+/// An empty label list, shared: a record starts with it and most get the route's own.
+fn no_labels() -> Arc<[Box<str>]> {
+    static EMPTY: std::sync::OnceLock<Arc<[Box<str>]>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from([])).clone()
+}
+
 impl AuditRecord {
     /// A record for a request stopped with `verdict` and no facts; callers fill in the rest
     /// field by field (they are public) as the request progresses.
@@ -121,8 +127,8 @@ impl AuditRecord {
             approved_by: None,
             approved_at: None,
             run_id: None,
-            tools: Arc::from([]),
-            side_effects: Arc::from([]),
+            tools: no_labels(),
+            side_effects: no_labels(),
             risk: 0,
             final_runtime_action: FinalAction::ExecutionStopped,
             upstream_status: None,

@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 pub const DEFAULT_RING_CAPACITY: usize = 4096;
 /// The writer's buffer: large enough to batch a burst into few `write` calls.
 const WRITE_BUFFER: usize = 64 * 1024;
+/// How long a busy writer lets records gather before it takes them (see `Writer::run`).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// How a sink is sized, and where it counts what it drops.
 #[derive(Clone, Debug)]
@@ -180,12 +182,24 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        // Whether the last drain found anything: under load the writer wakes every LINGER
+        // and takes what gathered, instead of being woken (a futex and a context switch on
+        // the request path's core) for every record.
+        let mut busy = false;
         loop {
             let msg = match rx.try_recv() {
-                Ok(msg) => msg,
+                Ok(msg) => {
+                    busy = true;
+                    msg
+                }
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    // Idle: push what we have to the destination before sleeping.
+                    // Push what we have to the destination before sleeping.
                     self.flush();
+                    if std::mem::take(&mut busy) {
+                        std::thread::sleep(LINGER);
+                        continue;
+                    }
+                    // Idle: sleep until the next record.
                     match rx.blocking_recv() {
                         Some(msg) => msg,
                         None => break,

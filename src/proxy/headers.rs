@@ -67,9 +67,24 @@ impl RequestIds {
         }
     }
 
+    /// `tg-<prefix, 16 hex digits>-<counter in hex>`, written without `format!`.
     pub fn mint(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("tg-{:016x}-{n:x}", self.prefix)
+        let mut id = String::with_capacity(3 + 16 + 1 + 16);
+        id.push_str("tg-");
+        push_hex(&mut id, self.prefix, 16);
+        id.push('-');
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        push_hex(&mut id, n, digits as usize);
+        id
+    }
+}
+
+/// Appends the low `digits` hex digits of `v`, lower case.
+fn push_hex(out: &mut String, v: u64, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((v >> (i * 4)) & 0xF) as usize]));
     }
 }
 

@@ -101,7 +101,8 @@ where
     let snapshot = gate.snapshot.load_full();
     let now = (gate.clock)();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Shares the request's bytes (no copy): for the record and the debug log.
+    let uri = req.uri().clone();
     let mut trail = Trail::start(
         &gate.ops,
         &snapshot,
@@ -109,13 +110,21 @@ where
         &request_id,
         &method,
         req.headers(),
-        &path,
+        uri.path(),
     );
-    let run = run(gate, &snapshot, peer, &request_id, now, &mut trail, req);
     // A panic is a bug; it must still end as a refusal, not a dropped connection.
-    let outcome = CatchUnwind(Box::pin(run))
-        .await
-        .unwrap_or(Err(Refusal::Internal));
+    let outcome = {
+        let run = std::pin::pin!(run(
+            gate,
+            &snapshot,
+            peer,
+            &request_id,
+            now,
+            &mut trail,
+            req
+        ));
+        CatchUnwind(run).await.unwrap_or(Err(Refusal::Internal))
+    };
     let (mut resp, verdict) = match outcome {
         Ok(forwarded) => forwarded,
         Err(refusal) => {
@@ -145,10 +154,11 @@ where
             policy_version: &snapshot.meta.policy_version,
         },
     );
-    tracing::info!(
+    // The audit trail is the record of every request; this line is for debugging.
+    tracing::debug!(
         request_id,
         %method,
-        path,
+        path = uri.path(),
         route = trail.route_label().as_deref().unwrap_or("-"),
         verdict = verdict.as_str(),
         status = resp.status().as_u16(),
@@ -299,10 +309,11 @@ where
     ))
 }
 
-/// Polls a future, turning a panic into `Err` so the caller can still answer.
-struct CatchUnwind<F>(Pin<Box<F>>);
+/// Polls a future, turning a panic into `Err` so the caller can still answer. The future
+/// is pinned where the caller keeps it (no allocation per request).
+struct CatchUnwind<'f, F>(Pin<&'f mut F>);
 
-impl<F: Future> Future for CatchUnwind<F> {
+impl<F: Future> Future for CatchUnwind<'_, F> {
     type Output = std::thread::Result<F::Output>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -321,9 +332,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_an_error_not_an_unwind() {
-        let ok = CatchUnwind(Box::pin(async { 7 })).await;
+        let ok = CatchUnwind(std::pin::pin!(async { 7 })).await;
         assert_eq!(ok.ok(), Some(7));
-        let panicked = CatchUnwind(Box::pin(async {
+        let panicked = CatchUnwind(std::pin::pin!(async {
             tokio::task::yield_now().await;
             panic!("bug on the request path");
         }))

@@ -139,7 +139,10 @@ impl Trail {
         query: Option<&str>,
         now: Timestamp,
     ) {
-        self.rec().path = path.into();
+        // Usually normalizing changed nothing: keep the one copy.
+        if *self.rec().path != *path {
+            self.rec().path = path.into();
+        }
         if self.ops.candidate.is_some() {
             self.candidate = Some(CandidateInput {
                 method: parts.method.clone(),

@@ -149,6 +149,15 @@ fn response_hop_by_hop_is_stripped() {
 }
 
 #[test]
+fn minted_ids_spell_prefix_and_counter_in_hex() {
+    let ids = RequestIds::default();
+    for n in [1u64, 9, 10, 255, 256, 0xdead_beef, u64::MAX] {
+        ids.next.store(n, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(ids.mint(), format!("tg-{:016x}-{n:x}", ids.prefix));
+    }
+}
+
+#[test]
 fn client_claims_and_aliases_of_owned_headers_do_not_pass() {
     for owned in [
         "x_forwarded_for",
