@@ -19,7 +19,10 @@ static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
 
 static EXAMPLE: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/tools");
-    FILES.iter().map(|f| std::fs::read(src.join(f)).unwrap()).collect()
+    FILES
+        .iter()
+        .map(|f| std::fs::read(src.join(f)).unwrap())
+        .collect()
 });
 
 /// A route template with every `{param}` / `{*rest}` replaced by `p`.

@@ -34,17 +34,30 @@ fuzz_target!(|data: &[u8]| {
     assert!(!path.contains(['?', '#', '\\']), "{target:?} -> {path:?}");
     for seg in path.split('/').skip(1) {
         let decoded: Vec<u8> = percent_encoding::percent_decode_str(seg).collect();
-        assert!(decoded != b"." && decoded != b"..", "{target:?} -> {path:?}");
         assert!(
-            !decoded.iter().any(|b| matches!(b, b'/' | b'\\' | b'%' | 0..=0x1f | 0x7f)),
+            decoded != b"." && decoded != b"..",
             "{target:?} -> {path:?}"
         );
-        assert!(std::str::from_utf8(&decoded).is_ok(), "{target:?} -> {path:?}");
+        assert!(
+            !decoded
+                .iter()
+                .any(|b| matches!(b, b'/' | b'\\' | b'%' | 0..=0x1f | 0x7f)),
+            "{target:?} -> {path:?}"
+        );
+        assert!(
+            std::str::from_utf8(&decoded).is_ok(),
+            "{target:?} -> {path:?}"
+        );
     }
     let again = normalize(path).expect("a normalized path normalizes");
     assert_eq!(&*again.path, path, "{target:?}");
 
-    // What the upstream receives, parsed back as a server parses a request target.
+    // What the upstream receives, parsed back as a server parses a request target. (In the
+    // proxy the target has already been parsed by hyper; normalize's own query check is
+    // laxer than http's, so a target http would refuse never gets this far.)
+    if target.parse::<http::uri::PathAndQuery>().is_err() {
+        return;
+    }
     let pq = match n.query {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
@@ -54,7 +67,11 @@ fuzz_target!(|data: &[u8]| {
     let method = &METHODS[usize::from(m) % METHODS.len()];
     let a = SNAPSHOT.table.find(method, path);
     let b = SNAPSHOT.table.find(method, received.path());
-    assert_eq!(a.as_ref().map(|r| r.index), b.as_ref().map(|r| r.index), "{target:?}");
+    assert_eq!(
+        a.as_ref().map(|r| r.index),
+        b.as_ref().map(|r| r.index),
+        "{target:?}"
+    );
     if let (Some(a), Some(b)) = (a, b) {
         assert!(a.params.iter().eq(b.params.iter()), "{target:?}");
     }
