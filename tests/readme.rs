@@ -367,6 +367,22 @@ fn shell_examples_run() {
             // This test is part of it; CI runs .ci/run itself.
             (None, ["cargo", "test"] | ["bash", ".ci/run"]) => {}
             (None, ["curl", ..]) => {} // run against the demo, above
+            // Load tests and benchmarks are run by hand (they need wrk, nginx, two idle
+            // cores, minutes); here their scripts and targets must exist and parse.
+            (None, ["bash", "benches/load.sh", ..]) => {
+                let ok = std::process::Command::new("bash")
+                    .args(["-n", "benches/load.sh"])
+                    .current_dir(&root)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "benches/load.sh does not parse");
+            }
+            (None, ["cargo", "bench", "--bench", name, ..]) => {
+                assert!(root.join(format!("benches/{name}.rs")).is_file(), "{name}")
+            }
+            (None, ["cargo", "build", "--release", "--example", name]) => {
+                assert!(root.join(format!("examples/{name}.rs")).is_file(), "{name}")
+            }
             (None, ["docker", "build", .., context]) => {
                 assert!(
                     root.join(context).join("Dockerfile").is_file(),

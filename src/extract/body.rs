@@ -126,6 +126,10 @@ pub(super) fn loose_eq(a: &str, b: &str) -> bool {
 
 /// ASCII and Unicode case-insensitive equality (lower- or upper-case mappings agree).
 pub(super) fn caseless_eq(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        // ASCII characters map to ASCII under both mappings: nothing more can match.
+        return a.eq_ignore_ascii_case(b);
+    }
     a.eq_ignore_ascii_case(b)
         || a.chars()
             .flat_map(char::to_lowercase)

@@ -1711,3 +1711,13 @@ fn a_top_level_method_key_is_refused() {
     let nested = r#"{"amount": 1, "meta": {"_method": "x"}}"#;
     assert!(with_request(&map(AMOUNT_B, "amount"), b(nested), |r| r.is_ok()));
 }
+
+#[test]
+fn caseless_keys_compare_ascii_quickly_and_unicode_fully() {
+    assert!(body::caseless_eq("Amount", "aMOUNT"));
+    assert!(!body::caseless_eq("amount", "amounts"));
+    // The Kelvin sign lower-cases to `k`; the long s upper-cases to `S`.
+    assert!(body::caseless_eq("\u{212A}ey", "key"));
+    assert!(body::caseless_eq("\u{17F}ervice", "SERVICE"));
+    assert!(body::loose_eq(" _METHOD\0x", "_method"));
+}

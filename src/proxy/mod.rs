@@ -113,18 +113,12 @@ where
         uri.path(),
     );
     // A panic is a bug; it must still end as a refusal, not a dropped connection.
-    let outcome = {
-        let run = std::pin::pin!(run(
-            gate,
-            &snapshot,
-            peer,
-            &request_id,
-            now,
-            &mut trail,
-            req
-        ));
-        CatchUnwind(run).await.unwrap_or(Err(Refusal::Internal))
-    };
+    // Boxed: the stages' future embeds the upstream client's (large), which would
+    // otherwise be copied with every move of the service future.
+    let run = run(gate, &snapshot, peer, &request_id, now, &mut trail, req);
+    let outcome = CatchUnwind(Box::pin(run))
+        .await
+        .unwrap_or(Err(Refusal::Internal));
     let (mut resp, verdict) = match outcome {
         Ok(forwarded) => forwarded,
         Err(refusal) => {
@@ -309,11 +303,10 @@ where
     ))
 }
 
-/// Polls a future, turning a panic into `Err` so the caller can still answer. The future
-/// is pinned where the caller keeps it (no allocation per request).
-struct CatchUnwind<'f, F>(Pin<&'f mut F>);
+/// Polls a future, turning a panic into `Err` so the caller can still answer.
+struct CatchUnwind<F>(Pin<Box<F>>);
 
-impl<F: Future> Future for CatchUnwind<'_, F> {
+impl<F: Future> Future for CatchUnwind<F> {
     type Output = std::thread::Result<F::Output>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -332,9 +325,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_an_error_not_an_unwind() {
-        let ok = CatchUnwind(std::pin::pin!(async { 7 })).await;
+        let ok = CatchUnwind(Box::pin(async { 7 })).await;
         assert_eq!(ok.ok(), Some(7));
-        let panicked = CatchUnwind(std::pin::pin!(async {
+        let panicked = CatchUnwind(Box::pin(async {
             tokio::task::yield_now().await;
             panic!("bug on the request path");
         }))
