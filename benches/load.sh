@@ -134,7 +134,10 @@ PIDS+=($NGINX_PID)
 
 # toolgate as shipped (config defaults), on a copy of the example bundle (the reload test
 # edits it), its audit trail (one JSON line per request) appended to a file.
-cp -r "$ROOT/policies/tools" "$TMP/bundle"
+# The trail lives outside the bundle's dir and its parent (both watched for reloads), as
+# it would in a Pod: the bundle is a ConfigMap mount, the trail another volume.
+mkdir -p "$TMP/policies" "$TMP/audit"
+cp -r "$ROOT/policies/tools" "$TMP/policies/bundle"
 cat >"$TMP/toolgate.yaml" <<EOF
 apiVersion: toolgate.dev/v1alpha1
 kind: Config
@@ -142,10 +145,10 @@ listen: 127.0.0.1:$TG_PORT
 admin_listen: 127.0.0.1:$TG_ADMIN
 upstream:
   url: http://127.0.0.1:$UP_PORT
-policies: $TMP/bundle
+policies: $TMP/policies/bundle
 audit:
   sink: file
-  path: $TMP/audit.jsonl
+  path: $TMP/audit/audit.jsonl
 EOF
 taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate.yaml" >/dev/null 2>"$TMP/toolgate.log" &
 TG_PID=$!
@@ -299,7 +302,7 @@ echo "== reload under load: toolgate_headers at $RATE req/s, a bundle swap every
 (
   sleep 1.5 # past loadgen's warm-up
   for i in $(seq 1 "$RATE_DURATION"); do
-    sed -i "s/^  version: .*/  version: 1.0.$i/" "$TMP/bundle/bundle.yaml"
+    sed -i "s/^  version: .*/  version: 1.0.$i/" "$TMP/policies/bundle/bundle.yaml"
     curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://127.0.0.1:$TG_ADMIN/v1/reload" >>"$TMP/reloads.txt"
     sleep 1
   done

@@ -162,10 +162,7 @@ fn bench_handle(c: &mut Criterion) {
     let cfg = config(up);
     let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(common::example()));
     let gate = Gate::new(&cfg, snapshot, fixed_clock()).expect("gate");
-    let peer = Peer {
-        addr: "127.0.0.1:40000".parse().expect("addr"),
-        tls: false,
-    };
+    let peer = Peer::new("127.0.0.1:40000".parse().expect("addr"), false);
     let direct: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     let base = format!("http://{up}");
@@ -189,6 +186,7 @@ fn bench_handle(c: &mut Criterion) {
                 timed(&rt, iters, || {
                     let req = build(case, "toolgate", None);
                     let gate = &gate;
+                    let peer = peer.clone();
                     async move {
                         let resp = proxy::handle(gate, peer, req).await;
                         black_box(resp.into_body().collect().await.expect("body"));

@@ -487,26 +487,24 @@ fn read_headers<'a>(
     }
     let mut slots: SmallVec<[Slot<'a>; 16]> = SmallVec::from_elem(Slot::Absent, read.len());
     let mut alias: Option<(usize, &'a HeaderName)> = None;
+    // Names as bytes once, not once per (request header, read header) pair.
+    let wanted: SmallVec<[&[u8]; 16]> = read.iter().map(|h| h.as_str().as_bytes()).collect();
     for (name, value) in headers {
-        let n = name.as_str();
-        let exact = read
-            .iter()
-            .position(|h| h.as_str().len() == n.len() && h == name);
-        if let Some(i) = exact {
-            slots[i] = match slots[i] {
-                Slot::Absent => header_text(value).map_or(Slot::NotText, Slot::Text),
-                _ => Slot::Repeated,
-            };
-        }
-        if alias.is_none() {
-            // Another read header this name folds onto (lengths differ for almost all).
-            alias = read
-                .iter()
-                .enumerate()
-                .position(|(i, h)| {
-                    Some(i) != exact && folded_eq(h.as_str().as_bytes(), n.as_bytes())
-                })
-                .map(|i| (i, name));
+        let n = name.as_str().as_bytes();
+        // Lengths differ for almost every pair: compare bytes only when they match.
+        for (i, w) in wanted.iter().enumerate() {
+            if w.len() != n.len() {
+                continue;
+            }
+            if *w == n {
+                slots[i] = match slots[i] {
+                    Slot::Absent => header_text(value).map_or(Slot::NotText, Slot::Text),
+                    _ => Slot::Repeated,
+                };
+            } else if alias.is_none() && folded_eq(w, n) {
+                // Another read header this name folds onto (`x_actor` for `x-actor`).
+                alias = Some((i, name));
+            }
         }
     }
     for (i, slot) in slots.iter().enumerate() {

@@ -201,7 +201,12 @@ impl Writer {
                     }
                     // Idle: sleep until the next record.
                     match rx.blocking_recv() {
-                        Some(msg) => msg,
+                        Some(msg) => {
+                            // The first record after idling: let the next ones gather
+                            // before waking again (else every record costs a wake-up).
+                            busy = true;
+                            msg
+                        }
                         None => break,
                     }
                 }

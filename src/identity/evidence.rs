@@ -82,7 +82,7 @@ impl Trust {
         let doomed: Vec<HeaderName> = headers
             .keys()
             .filter(|name| {
-                let folded = name.as_str().replace('_', "-");
+                let folded = crate::proxy::headers::folded(name);
                 self.strip.iter().any(|s| s.as_str() == folded)
                     || self.strip_prefixes.iter().any(|p| folded.starts_with(p))
             })

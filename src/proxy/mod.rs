@@ -280,7 +280,7 @@ where
         &mut parts.headers,
         &listed,
         client_authority.as_ref(),
-        peer,
+        &peer,
         &tags,
     );
     trail.sending();

@@ -4,6 +4,7 @@
 //! reinterpret the method or the path, and the target is normalized once. Everything
 //! refused here is a 400 (or 431) and never reaches the upstream.
 
+use super::headers;
 use crate::classify::normalize::{normalize, NormalizeError, Target};
 use http::header::{self, HeaderName};
 use http::{request::Parts, Method, Version};
@@ -114,10 +115,11 @@ pub fn check(parts: &Parts) -> Result<Target<'_>, TargetError> {
     }
     check_authority(parts)?;
     check_framing(parts)?;
-    if let Some(h) = parts.headers.keys().find(|h| {
-        let folded = h.as_str().replace('_', "-");
-        REINTERPRETING.contains(&folded.as_str())
-    }) {
+    if let Some(h) = parts
+        .headers
+        .keys()
+        .find(|h| REINTERPRETING.contains(&&*headers::folded(h)))
+    {
         return Err(TargetError::Reinterpreting(h.clone()));
     }
     let target = normalize(pq.unwrap_or("/")).map_err(TargetError::Normalize)?;

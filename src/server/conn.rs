@@ -50,10 +50,7 @@ pub(super) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let peer = Peer {
-        addr,
-        tls: tls.is_some(),
-    };
+    let peer = Peer::new(addr, tls.is_some());
     let opening = tokio::time::timeout(limits.header_read_timeout, async {
         match tls {
             None => {
@@ -146,6 +143,7 @@ where
         if let Some(c) = &client {
             req.extensions_mut().insert(c.clone());
         }
+        let peer = peer.clone();
         async move { Ok::<_, Infallible>(proxy::handle(&gate, peer, req).await) }
     });
     let io = TokioIo::new(io);

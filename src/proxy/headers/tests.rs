@@ -78,10 +78,7 @@ fn upstream_headers_are_toolgates_own() {
         ("authorization", "Bearer t"),
         ("expect", "100-continue"),
     ]);
-    let peer = Peer {
-        addr: "[::1]:5000".parse().unwrap(),
-        tls: true,
-    };
+    let peer = Peer::new("[::1]:5000".parse().unwrap(), true);
     let tags = Tags {
         request_id: "r1",
         verdict: "ALLOW",
@@ -91,7 +88,7 @@ fn upstream_headers_are_toolgates_own() {
         &mut h,
         &[HeaderName::from_static("x-debug")],
         None,
-        peer,
+        &peer,
         &tags,
     );
     let mut got: Vec<(String, String)> = h
@@ -120,17 +117,14 @@ fn upstream_headers_are_toolgates_own() {
 #[test]
 fn host_comes_from_the_authority_when_absent() {
     let mut h = HeaderMap::new();
-    let peer = Peer {
-        addr: "10.1.2.3:1".parse().unwrap(),
-        tls: false,
-    };
+    let peer = Peer::new("10.1.2.3:1".parse().unwrap(), false);
     let tags = Tags {
         request_id: "r",
         verdict: "ALLOW",
         policy_version: "v",
     };
     let auth: http::uri::Authority = "tools.local:8000".parse().unwrap();
-    for_upstream(&mut h, &[], Some(&auth), peer, &tags);
+    for_upstream(&mut h, &[], Some(&auth), &peer, &tags);
     assert_eq!(h[header::HOST], "tools.local:8000");
     assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
 }
