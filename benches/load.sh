@@ -163,7 +163,8 @@ rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 ticks() {
   local total=0 p
   for p in "$@" $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    # A short-lived child may be gone by now; a server that is gone fails the run below.
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo $total
 }
@@ -265,6 +266,9 @@ for r in $(seq 1 "$REPEAT"); do
     RESULTS[$t]+="$res"$'\n'
     printf '  run %d %-18s %s\n' "$r" "$t" "$res"
   done
+done
+for p in $UP_PID $NGINX_PID $TG_PID; do
+  kill -0 "$p" 2>/dev/null || { echo "server process $p died during the run" >&2; cat "$TMP/toolgate.log" >&2; exit 1; }
 done
 RSS_AFTER=$(rss $TG_PID)
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Builds a snapshot from a bundle dir, or says why not (one `file:line:col: field: message`
-/// per line). It runs on a blocking thread, so it may do file I/O.
+/// per line). It runs on a thread of its own, so it may do file I/O.
 pub type Loader = Arc<dyn Fn(&Path) -> Result<Snapshot, String> + Send + Sync>;
 
 /// The production loader: [`bundle::load`](crate::bundle::load) stamped with the current
@@ -263,12 +263,64 @@ impl Reloader {
     }
 }
 
-/// Runs the loader on a blocking thread; a panicking loader is a failed reload, not a crash.
+/// Runs the loader on a thread of its own at idle priority; a panicking loader is a failed
+/// reload, not a crash.
+///
+/// A build takes milliseconds of CPU (parse, compile, run the bundle's tests). A sidecar is
+/// usually given one or two cores, so at normal priority the build would take turns with
+/// the request path and every request in flight would wait for it: the latency spike a
+/// reload must not cause. At idle priority the request path always runs first.
 async fn build(loader: &Loader, dir: &Path) -> Result<Snapshot, ReloadError> {
     let (loader, dir) = (loader.clone(), dir.to_path_buf());
-    match tokio::task::spawn_blocking(move || loader(&dir)).await {
-        Ok(Ok(snapshot)) => Ok(snapshot),
-        Ok(Err(message)) => Err(ReloadError(message.into())),
-        Err(e) => Err(ReloadError(format!("bundle loader panicked: {e}").into())),
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("toolgate-reload".into())
+        .spawn(move || {
+            background_priority();
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loader(&dir)));
+            let _ = tx.send(built);
+        });
+    if let Err(e) = spawned {
+        return Err(ReloadError(
+            format!("cannot start the bundle loader: {e}").into(),
+        ));
+    }
+    match rx.await {
+        Ok(Ok(Ok(snapshot))) => Ok(snapshot),
+        Ok(Ok(Err(message))) => Err(ReloadError(message.into())),
+        Ok(Err(_)) | Err(_) => Err(ReloadError("bundle loader panicked".into())),
+    }
+}
+
+/// Puts the calling thread in `SCHED_IDLE` (Linux schedules threads one by one): it runs
+/// only when nothing else on its core wants to. Best effort: where it is refused or not
+/// supported, the build simply runs at normal priority.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param` for the call's duration; pid 0 names the
+        // calling thread; no memory is shared with the kernel beyond the call.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "bundle loader keeps normal priority");
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_loader_thread_yields_to_the_request_path() {
+        let policy = std::thread::spawn(|| {
+            super::background_priority();
+            // SAFETY: reads the calling thread's policy; no pointers.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(policy, libc::SCHED_IDLE);
+        // SAFETY: as above; this test's own thread was never changed.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
     }
 }
