@@ -736,6 +736,33 @@ fn bad_header_name() {
 }
 
 #[test]
+fn context_from_a_header_toolgate_replaces_is_refused() {
+    // The upstream would not receive the value the policy evaluated.
+    for (header, why) in [
+        ("x-forwarded-for", "toolgate sets it"),
+        ("X_Forwarded_For", "toolgate sets it"),
+        ("forwarded", "toolgate sets it"),
+        ("x-real-ip", "toolgate sets it"),
+        ("x-request-id", "toolgate sets it"),
+        ("x-toolgate-verdict", "toolgate sets it"),
+        ("connection", "hop-by-hop"),
+        ("te", "hop-by-hop"),
+        ("proxy-authorization", "hop-by-hop"),
+        ("content-length", "rebuilds it"),
+        ("expect", "rebuilds it"),
+    ] {
+        one_error(
+            "routes.yaml",
+            "{ header: x-actor-role }",
+            &format!("{{ header: {header} }}"),
+            "{ header",
+            "spec.defaults.context.actor_role.header",
+            why,
+        );
+    }
+}
+
+#[test]
 fn bad_json_pointer() {
     one_error(
         "routes.yaml",

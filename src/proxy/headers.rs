@@ -163,6 +163,22 @@ pub fn is_client_claim(name: &HeaderName) -> bool {
     )
 }
 
+/// Why the upstream never receives a client's copy of this header as sent: it describes
+/// one connection (hop-by-hop), toolgate sets it itself, or toolgate rebuilds it. A route
+/// must not read such a header as context: the value evaluated would not be the value
+/// forwarded. `None` for a header forwarded as received.
+pub fn replaced_upstream(name: &HeaderName) -> Option<&'static str> {
+    if HOP_BY_HOP.contains(name) {
+        Some("it is hop-by-hop and never forwarded")
+    } else if is_owned_by_toolgate(name) || *name == X_REAL_IP {
+        Some("toolgate sets it on every forwarded request")
+    } else if *name == header::CONTENT_LENGTH || *name == header::EXPECT {
+        Some("toolgate rebuilds it for the upstream")
+    } else {
+        None
+    }
+}
+
 /// The header names to drop on the way upstream beyond the hop-by-hop ones: those a
 /// `Connection` header lists, and client claims ([`is_client_claim`]) the route does not
 /// read. `Err(name)` when a listed name is one that must survive the hop: a header the

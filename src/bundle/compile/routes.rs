@@ -69,7 +69,14 @@ fn source(
     };
     if let Some(h) = &spec.header {
         return match HeaderName::from_bytes(h.trim().as_bytes()) {
-            Ok(name) => Some(Source::Header(name)),
+            Ok(name) => match crate::proxy::headers::replaced_upstream(&name) {
+                None => Some(Source::Header(name)),
+                Some(why) => fail(
+                    sink,
+                    "header",
+                    format!("{name} cannot be read as context: {why}, so the upstream would not get the value evaluated"),
+                ),
+            },
             Err(_) => fail(sink, "header", format!("invalid header name {h:?}")),
         };
     }
