@@ -173,6 +173,8 @@ pub fn replaced_upstream(name: &HeaderName) -> Option<&'static str> {
     } else if is_owned_by_toolgate(name) || *name == X_REAL_IP {
         Some("toolgate sets it on every forwarded request")
     } else if *name == header::CONTENT_LENGTH || *name == header::EXPECT {
+        // HTTP/1 framing is rebuilt by the client from the body itself; `Expect:
+        // 100-continue` was answered on the client's connection.
         Some("toolgate rebuilds it for the upstream")
     } else {
         None
@@ -263,11 +265,11 @@ impl Peer {
     }
 }
 
-/// Rewrites an ALLOWed request's headers for the upstream: hop-by-hop fields and the names
-/// in `listed` (see [`connection_listed`]) go; every client claim about forwarding goes
-/// (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `x-toolgate-*`, in any `_` spelling) and
-/// toolgate's own, taken from the socket, replace them; then the tags. `Host` is kept as the client sent it (for HTTP/2, from
-/// `:authority`): the upstream shares the pod and sees the name the client used.
+/// Rewrites an ALLOWed request's headers for the upstream: every header
+/// [`replaced_upstream`] names and those in `listed` (see [`connection_listed`]) go;
+/// toolgate's own forwarding headers, taken from the socket, replace the client's; then
+/// the tags. `Host` is kept as the client sent it (for HTTP/2, from `:authority`): the
+/// upstream shares the pod and sees the name the client used.
 pub fn for_upstream(
     headers: &mut HeaderMap,
     listed: &[HeaderName],
@@ -279,17 +281,7 @@ pub fn for_upstream(
     // hashed `remove` per candidate name would cost more than the whole pass.
     let doomed: SmallVec<[HeaderName; 4]> = headers
         .keys()
-        .filter(|name| {
-            HOP_BY_HOP.contains(name)
-                || listed.contains(name)
-                || is_owned_by_toolgate(name)
-                || *name == X_REAL_IP
-                // `Expect: 100-continue` was answered on the client's connection; the
-                // upstream gets the body without waiting.
-                || *name == header::EXPECT
-                // HTTP/1 framing is rebuilt by the client from the body itself.
-                || *name == header::CONTENT_LENGTH
-        })
+        .filter(|name| replaced_upstream(name).is_some() || listed.contains(name))
         .cloned()
         .collect();
     for name in doomed {
