@@ -241,7 +241,8 @@ fn promtool_accepts_the_rules() {
     );
     assert!(out.status.success(), "{all}");
     let tests = root().join("deploy/prometheus/toolgate-alerts.test.yaml");
-    if tests.exists() {
+    assert!(tests.is_file(), "the alert rules' unit tests are shipped");
+    {
         let out = std::process::Command::new("promtool")
             .args(["test", "rules"])
             .arg(&tests)

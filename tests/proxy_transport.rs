@@ -117,15 +117,16 @@ async fn shutdown_lets_in_flight_requests_finish() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     gate.shutdown();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        gate.draining.load(Ordering::SeqCst),
-        "readiness flips at once"
-    );
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "no longer accepting"
-    );
+    // Polled, not slept on: the in-flight request (400 ms upstream) is still running.
+    let draining = &gate.draining;
+    support::sidecar::eventually("readiness to flip", || async {
+        draining.load(Ordering::SeqCst)
+    })
+    .await;
+    support::sidecar::eventually("the listener to close", || async {
+        TcpStream::connect(addr).await.is_err()
+    })
+    .await;
     let r = in_flight.await.unwrap();
     assert_eq!(r.status, 200);
     gate.finished().await.unwrap();

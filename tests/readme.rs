@@ -291,7 +291,12 @@ fn curl_examples_are_the_demos_and_do_what_their_comments_say() {
 
     // The README's sample table is the demo's, scenario for scenario.
     let demo_section = &text[text.find("## Demo").unwrap()..];
-    assert_eq!(table_rows(demo_section), table_rows(&printed));
+    let demo_rows = table_rows(&printed);
+    assert!(
+        !demo_rows.is_empty(),
+        "the demo printed no table:\n{printed}"
+    );
+    assert_eq!(table_rows(demo_section), demo_rows);
 
     // The README's curl lines for the proxy are exactly those the demo prints.
     let readme_curls: Vec<Example> = sh_examples(&readme_examples())
@@ -315,6 +320,10 @@ fn curl_examples_are_the_demos_and_do_what_their_comments_say() {
             .map(|e| (e.comment.clone(), e.command.clone()))
             .collect()
     };
+    assert!(
+        !for_proxy(&printed_curls).is_empty(),
+        "the demo printed no curl lines"
+    );
     assert_eq!(for_proxy(&readme_curls), for_proxy(&printed_curls));
 
     // Each README curl, sent to the running demo, gets what its comment says.
