@@ -7,6 +7,9 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::sync::{mpsc as std_mpsc, Arc, Condvar, Mutex};
+#[path = "support/audit_fields.rs"]
+mod audit_fields;
+use audit_fields::AUDIT_FIELDS;
 use toolgate::audit::{
     trace_id, AuditOptions, AuditRecord, AuditSink, CandidateVerdict, FinalAction,
 };
@@ -84,35 +87,6 @@ impl Write for Broken {
     }
 }
 
-const FIELDS: &[&str] = &[
-    "ts",
-    "request_id",
-    "trace_id",
-    "route",
-    "method",
-    "path",
-    "policy_version",
-    "decision",
-    "verdict",
-    "issues",
-    "actor",
-    "actor_role",
-    "environment",
-    "approval_status",
-    "approved_by",
-    "approved_at",
-    "run_id",
-    "tools",
-    "side_effects",
-    "risk",
-    "final_runtime_action",
-    "upstream_status",
-    "decision_us",
-    "upstream_ms",
-    "total_ms",
-    "mode",
-];
-
 fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object().unwrap().keys().map(|k| k.as_str()).collect()
 }
@@ -166,7 +140,7 @@ async fn records_are_json_lines_with_every_field() {
     let lines = out.lines();
     assert_eq!(lines.len(), 2);
     let (s, f) = (&lines[0], &lines[1]);
-    let base: BTreeSet<&str> = FIELDS.iter().copied().collect();
+    let base: BTreeSet<&str> = AUDIT_FIELDS.iter().copied().collect();
     assert_eq!(
         keys(s),
         base,

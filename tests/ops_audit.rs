@@ -9,35 +9,6 @@ use std::collections::BTreeMap;
 use support::sidecar::*;
 use support::*;
 
-/// Every field the issue names; each line must carry all of them (null when unknown).
-const FIELDS: &[&str] = &[
-    "ts",
-    "request_id",
-    "trace_id",
-    "route",
-    "method",
-    "path",
-    "policy_version",
-    "decision",
-    "verdict",
-    "issues",
-    "actor",
-    "actor_role",
-    "environment",
-    "approval_status",
-    "approved_by",
-    "approved_at",
-    "run_id",
-    "tools",
-    "side_effects",
-    "risk",
-    "final_runtime_action",
-    "upstream_status",
-    "decision_us",
-    "upstream_ms",
-    "total_ms",
-];
-
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 fn approved_finance(id: &'static str) -> Vec<(&'static str, &'static str)> {
@@ -194,7 +165,7 @@ async fn every_outcome_is_one_complete_audit_line_and_moves_the_counters() {
     let lines = gate.audit_lines();
     assert_eq!(lines.len(), 6, "one line per request");
     for l in &lines {
-        for f in FIELDS {
+        for f in support::audit_fields::AUDIT_FIELDS {
             assert!(l.get(*f).is_some(), "{f} missing in {l}");
         }
         assert!(l["ts"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());

@@ -3,6 +3,7 @@
 //! with a fixed clock, and HTTP/1.1, h2c, TLS and raw-socket clients.
 #![allow(dead_code)]
 
+pub mod audit_fields;
 pub mod fixture;
 pub mod h2raw;
 pub mod prom;
