@@ -234,6 +234,16 @@ impl ContextMap {
     }
 }
 
+impl ContextMap {
+    /// Whether a body source starts at the top-level member `key` (any case, as form keys
+    /// are compared by some stacks).
+    pub fn reads_body_key(&self, key: &str) -> bool {
+        self.fields.iter().flat_map(|(_, s)| s).any(|s| {
+            matches!(s, Source::Body(tokens) if tokens.first().is_some_and(|t| t.eq_ignore_ascii_case(key)))
+        })
+    }
+}
+
 /// What the extractor reads from one request.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestView<'a> {

@@ -148,6 +148,25 @@ fn cases() -> Vec<Case> {
             r#"{"amount": 500, "_method": "DELETE"}"#,
             400,
         ),
+        // Rack reads an untyped body as a form: that reading may not name what was read.
+        refused(
+            "untyped body whose form reading names the amount",
+            &[],
+            r#"{"amount": 500, "x": "&amount=50000&"}"#,
+            400,
+        ),
+        refused(
+            "untyped body whose form reading names _method",
+            &[],
+            r#"{"amount": 500, "x": "&_method=DELETE"}"#,
+            400,
+        ),
+        refused(
+            "form type behind a comma",
+            &["Content-Type: application/x-www-form-urlencoded,x+json"],
+            r#"{"amount": 500}"#,
+            400,
+        ),
         // Numbers that cannot be compared with certainty.
         amount("2e4", 403),
         amount("10000.0000000000001", 400),

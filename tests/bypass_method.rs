@@ -198,6 +198,37 @@ async fn a_form_body_cannot_override_the_method() {
             req("POST /orders HTTP/1.1", &[env, form], "_method=DELETE"),
             400,
         ),
+        // PHP and Rack end the media type at `,` or a blank, and disagree on a repeated one.
+        Case::refused(
+            "form _method behind a comma-listed type",
+            req(
+                "PUT /files/a HTTP/1.1",
+                &[
+                    env,
+                    "Content-Type: application/x-www-form-urlencoded,x+json",
+                ],
+                "_method=DELETE",
+            ),
+            400,
+        ),
+        Case::refused(
+            "form _method behind a blank-separated type",
+            req(
+                "PUT /files/a HTTP/1.1",
+                &[env, "Content-Type: application/x-www-form-urlencoded x"],
+                "_method=DELETE",
+            ),
+            400,
+        ),
+        Case::refused(
+            "a repeated Content-Type with a body",
+            req(
+                "PUT /files/a HTTP/1.1",
+                &[env, "Content-Type: text/plain", form],
+                "_method=DELETE",
+            ),
+            400,
+        ),
     ];
     assert_all(run_cases(gate.addr, &up, &cases).await);
 }

@@ -4,14 +4,20 @@
 //! against the declared length before the body is polled, so an oversized upload is
 //! refused without hyper ever sending `100 Continue`.
 //!
-//! A body the route reads must be one the upstream reads the same way: a JSON media type
-//! (or none), UTF-8, and no content coding; otherwise the fields toolgate compared are not
-//! the fields the upstream sees (a form body, a compressed or UTF-16 one). A form or
-//! multipart body is buffered (bounded the same way) on every route and refused when it
+//! A body the route reads must be one the upstream reads the same way: a JSON media type,
+//! UTF-8, and no content coding; otherwise the fields toolgate compared are not the fields
+//! the upstream sees (a form body, a compressed or UTF-16 one). A body some framework may
+//! read as a form is buffered (bounded the same way) on every route and refused when it
 //! carries a `_method` field, which Rails, Laravel, Symfony and others read as the method.
+//!
+//! `Content-Type` is read as those frameworks read it, not more strictly: the media type
+//! ends at the first `;`, `,` or blank (PHP and Rack cut there), a body the route reads
+//! must have one (Rack reads an untyped body as a form), and a repeated or non-text one is
+//! refused, since stacks disagree on it.
 
 use super::refusal::Refusal;
-use crate::extract::ExtractError;
+use super::target::{form_key_name, is_method_key};
+use crate::extract::{ContextMap, ExtractError};
 use bytes::Bytes;
 use http::{header, HeaderMap};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -39,23 +45,30 @@ where
     B::Error: Into<BoxError>,
 {
     /// Buffers `body` (bounded by `limit` bytes and `deadline`) when the route reads it
-    /// (`read`: then it must be JSON, checked from `headers` before a byte is polled), when
-    /// `keep` asks for its bytes (a signed approval binds them), or when it is a form; else
-    /// leaves it streaming.
+    /// (`read`, the route's context: then it must be JSON, checked from `headers` before a
+    /// byte is polled), when `keep` asks for its bytes (a signed approval binds them), or
+    /// when it is a form; else leaves it streaming.
     pub async fn take(
         body: B,
-        read: bool,
+        read: Option<&ContextMap>,
         keep: bool,
         headers: &HeaderMap,
         limit: u64,
         deadline: Duration,
     ) -> Result<RequestBody<B>, Refusal> {
-        let form = form_kind(headers);
-        if !read && !keep && form.is_none() {
-            return Ok(RequestBody::Streaming(body));
+        let media = media_type(headers);
+        // A request that declares no body (`Content-Length: 0`, or none at all over
+        // HTTP/1) has nothing a framework could read a field from.
+        let form = if body.size_hint().upper() == Some(0) {
+            None
+        } else {
+            form_kind(&media).map_err(Refusal::BadContext)?
+        };
+        if read.is_some() {
+            check_readable(&media, headers).map_err(Refusal::BadContext)?;
         }
-        if read {
-            check_readable(headers).map_err(Refusal::BadContext)?;
+        if read.is_none() && !keep && form.is_none() {
+            return Ok(RequestBody::Streaming(body));
         }
         // The declared length (Content-Length) is known before a byte of the body is read.
         if body.size_hint().lower() > limit {
@@ -75,6 +88,19 @@ where
         if let Some(kind) = form {
             if has_method_field(kind, &bytes) {
                 return Err(Refusal::BadContext(ExtractError::BodyMethodOverride));
+            }
+        }
+        if let (Some(map), Ok(None)) = (read, &media) {
+            // Rack reads an untyped body as a form: toolgate read JSON, so no form reading
+            // of the same bytes may name `_method` or a member the route evaluated.
+            let form_reads = form_keys(&bytes).any(|key| {
+                let name = form_key_name(&key);
+                name.eq_ignore_ascii_case("_method") || map.reads_body_key(&name)
+            });
+            if form_reads {
+                return Err(Refusal::BadContext(ExtractError::BodyMediaType(
+                    "an untyped body that also reads as a form naming an evaluated field".into(),
+                )));
             }
         }
         Ok(RequestBody::Buffered(bytes))
@@ -119,10 +145,16 @@ fn media_type(headers: &HeaderMap) -> Result<Option<MediaType>, ()> {
             Ok(None)
         };
     };
-    let text = v.to_str().map_err(|_| ())?;
-    let mut parts = text.split(';');
-    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let params = parts
+    let text = v.to_str().map_err(|_| ())?.trim_start();
+    // The essence ends where PHP and Rack end it; whatever follows a `,` or a blank is not
+    // a parameter they read.
+    let end = text
+        .find(|c: char| c == ';' || c == ',' || c.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let essence = text[..end].to_ascii_lowercase();
+    let params = text
+        .split(';')
+        .skip(1)
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
@@ -137,10 +169,14 @@ fn media_type(headers: &HeaderMap) -> Result<Option<MediaType>, ()> {
 
 /// A body the route reads must be JSON as the upstream will read it: `Content-Type` absent
 /// or one JSON media type (`application/json`, `application/*+json`) whose charset, if
-/// given, is UTF-8; no `Content-Encoding` but `identity`.
-fn check_readable(headers: &HeaderMap) -> Result<(), ExtractError> {
+/// given, is UTF-8; no `Content-Encoding` but `identity`. (An untyped body is also checked
+/// as a form once read, in `take`.)
+fn check_readable(
+    media: &Result<Option<MediaType>, ()>,
+    headers: &HeaderMap,
+) -> Result<(), ExtractError> {
     let refuse = |why: String| Err(ExtractError::BodyMediaType(why.into()));
-    match media_type(headers) {
+    match media {
         Err(()) => return refuse("Content-Type is repeated or not text".into()),
         Ok(None) => {}
         Ok(Some((essence, params))) => {
@@ -177,26 +213,37 @@ enum Form {
     Multipart,
 }
 
-/// Whether the body is a form some framework would read `_method` from.
-fn form_kind(headers: &HeaderMap) -> Option<Form> {
-    match media_type(headers) {
+/// Whether the body is one some framework would read `_method` from, and as what. A
+/// repeated or non-text `Content-Type` is refused, since stacks disagree on which one
+/// counts. (An untyped body on a route that does not read it streams: see SECURITY.md.)
+fn form_kind(media: &Result<Option<MediaType>, ()>) -> Result<Option<Form>, ExtractError> {
+    Ok(match media {
+        Err(()) => {
+            return Err(ExtractError::BodyMediaType(
+                "Content-Type is repeated or not text".into(),
+            ))
+        }
+        Ok(None) => None,
         Ok(Some((essence, _))) if essence == "application/x-www-form-urlencoded" => {
             Some(Form::UrlEncoded)
         }
         Ok(Some((essence, _))) if essence.starts_with("multipart/") => Some(Form::Multipart),
-        _ => None,
-    }
+        Ok(Some(_)) => None,
+    })
+}
+
+/// The raw keys of a url-encoded body (`&` or the legacy `;` between pairs).
+fn form_keys(body: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+    body.split(|b| *b == b'&' || *b == b';')
+        .map(|pair| pair.split(|b| *b == b'=').next().unwrap_or(b""))
+        .map(String::from_utf8_lossy)
 }
 
 /// Whether a form body has a field some framework reads as `_method`. Multipart bodies are
 /// searched line by line for a `Content-Disposition` naming it, whatever the boundary.
 fn has_method_field(kind: Form, body: &[u8]) -> bool {
-    use super::target::is_method_key;
     match kind {
-        Form::UrlEncoded => body
-            .split(|b| *b == b'&' || *b == b';')
-            .map(|pair| pair.split(|b| *b == b'=').next().unwrap_or(b""))
-            .any(|key| is_method_key(&String::from_utf8_lossy(key))),
+        Form::UrlEncoded => form_keys(body).any(|key| is_method_key(&key)),
         Form::Multipart => body
             .split(|b| *b == b'\n')
             .map(|line| String::from_utf8_lossy(line).to_ascii_lowercase())
@@ -239,8 +286,9 @@ mod tests {
                 ("content-encoding", "identity"),
             ],
         ];
+        let readable = |h: &HeaderMap| check_readable(&media_type(h), h);
         for h in ok {
-            assert!(check_readable(&headers(h)).is_ok(), "{h:?}");
+            assert!(readable(&headers(h)).is_ok(), "{h:?}");
         }
         let refused: &[&[(&str, &str)]] = &[
             &[("content-type", "application/x-www-form-urlencoded")],
@@ -254,10 +302,42 @@ mod tests {
             &[("content-type", "application/json+xml")],
             &[("content-encoding", "gzip")],
             &[("content-encoding", "identity, br")],
+            // PHP and Rack end the media type at `,` or a blank.
+            &[("content-type", "application/x-www-form-urlencoded,x+json")],
+            &[("content-type", "application/x-www-form-urlencoded x+json")],
         ];
         for h in refused {
-            assert!(check_readable(&headers(h)).is_err(), "{h:?}");
+            assert!(readable(&headers(h)).is_err(), "{h:?}");
         }
+    }
+
+    #[test]
+    fn what_a_framework_reads_as_a_form() {
+        let kind = |h: &[(&str, &str)]| form_kind(&media_type(&headers(h)));
+        assert_eq!(kind(&[]).unwrap(), None);
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+            "application/x-www-form-urlencoded,x+json",
+            "application/x-www-form-urlencoded x+json",
+            " application/x-www-form-urlencoded",
+        ] {
+            assert_eq!(
+                kind(&[("content-type", ct)]).unwrap(),
+                Some(Form::UrlEncoded),
+                "{ct}"
+            );
+        }
+        assert_eq!(
+            kind(&[("content-type", "multipart/form-data; boundary=b")]).unwrap(),
+            Some(Form::Multipart)
+        );
+        assert_eq!(kind(&[("content-type", "application/json")]).unwrap(), None);
+        assert!(kind(&[
+            ("content-type", "text/plain"),
+            ("content-type", "text/plain")
+        ])
+        .is_err());
     }
 
     #[test]

@@ -210,7 +210,7 @@ where
     // a signed approval, which binds the body, comes with it).
     let body = RequestBody::take(
         body,
-        route.context.reads_body,
+        route.context.reads_body.then_some(&route.context),
         snapshot.trust.buffers_body(&parts.headers),
         &parts.headers,
         gate.max_body_bytes,

@@ -195,10 +195,16 @@ pub(crate) fn has_method_param(query: &str) -> bool {
 /// Whether a form-encoded key (raw) names `_method` to some framework; see
 /// [`has_method_param`].
 pub(crate) fn is_method_key(raw: &str) -> bool {
+    form_key_name(raw).eq_ignore_ascii_case("_method")
+}
+
+/// A form-encoded key (raw) as PHP names it: `+` and percent escapes decoded, cut at NUL
+/// or `[`, blanks trimmed, `.` and space read as `_`.
+pub(crate) fn form_key_name(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
     let key = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
     let key = key.split(['\0', '[']).next().unwrap_or("").trim();
-    key.replace(['.', ' '], "_").eq_ignore_ascii_case("_method")
+    key.replace(['.', ' '], "_")
 }
 
 #[cfg(test)]
