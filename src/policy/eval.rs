@@ -124,7 +124,15 @@ impl Policy {
                     Some(_) => {}
                 }
             }
-            if rule.when.min_risk.is_some_and(|min| risk < min) {
+            if let Some(min) = rule.when.min_risk.filter(|min| risk < *min) {
+                // Without an environment its weight is unknown, not zero: when the heaviest
+                // one would reach the threshold, which rules apply cannot be known either.
+                let heaviest = self.risk.environments.iter().map(|e| u32::from(e.1)).max();
+                let could_reach =
+                    u32::from(action.base_risk) + heaviest.unwrap_or(0) >= u32::from(min);
+                if env.is_none() && could_reach {
+                    issues.insert(IssueCode::EnvironmentMissing);
+                }
                 continue;
             }
             self.check(&rule.require, facts, now, &mut issues);

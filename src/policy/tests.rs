@@ -335,3 +335,40 @@ fn a_role_requirement_is_met_by_any_role_the_actor_holds() {
     facts.extra_roles = vec![Cow::Borrowed("auditor"), Cow::Borrowed("admin")];
     assert!(policy.evaluate(&action, &facts, now).issues.is_empty());
 }
+
+#[test]
+fn a_risk_threshold_the_missing_environment_could_reach_holds_for_it() {
+    // payout: money_movement, risk 40; production adds 20.
+    let mut policy = policy();
+    policy.rules.push(super::model::Rule {
+        name: "risky-needs-a-ticket".into(),
+        when: super::model::Condition {
+            min_risk: Some(60),
+            ..Default::default()
+        },
+        require: super::Requirements {
+            mfa: true,
+            ..Default::default()
+        },
+    });
+    let issues_of = |ctx: serde_json::Value| {
+        let p = json!({"goal": "g", "side_effects": ["payout"], "context": ctx});
+        let req = CheckRequest::from_json(p.to_string().as_bytes()).unwrap();
+        let facts = req.facts("amount").unwrap();
+        let (action, _) = req.prepare(&policy);
+        let now: Timestamp = MONDAY_10.parse().unwrap();
+        let issues: Vec<IssueCode> = policy
+            .evaluate(&action, &facts, now)
+            .issues
+            .iter()
+            .collect();
+        issues
+    };
+    let prod = issues_of(json!({"environment": "production"}));
+    assert!(prod.contains(&MfaRequired), "{prod:?}");
+    let staging = issues_of(json!({"environment": "staging"}));
+    assert!(!staging.contains(&MfaRequired), "{staging:?}");
+    // Without an environment the rule may apply: hold for the fact, never skip the rule.
+    let unknown = issues_of(json!({}));
+    assert!(unknown.contains(&EnvironmentMissing), "{unknown:?}");
+}
