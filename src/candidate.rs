@@ -58,7 +58,13 @@ pub fn evaluate(snapshot: &Snapshot, input: &CandidateInput) -> Option<Candidate
         return None;
     }
     let invalid = || Some(judged(IssueSet::of(IssueCode::InvalidRequest)));
-    if headers::connection_listed(&input.headers, &route.context.headers).is_err() {
+    if headers::connection_listed(
+        &input.headers,
+        &route.context.headers,
+        snapshot.trust.verified_headers(),
+    )
+    .is_err()
+    {
         return invalid();
     }
     let view = RequestView {

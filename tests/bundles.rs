@@ -1047,3 +1047,25 @@ fn a_failing_test_says_what_differs() {
         fx.position("tests.yaml", "name: payout defers").0
     );
 }
+
+#[test]
+fn bundle_tests_refuse_what_the_proxy_refuses_on_connection() {
+    // `Connection` naming a header the route reads is a 400 at the proxy; the bundle's own
+    // tests must decide the request the same way, not evaluate it without the header.
+    let mut files = base();
+    edit(
+        &mut files,
+        "tests.yaml",
+        "headers: { x-actor-role: finance }",
+        "headers: { x-actor-role: finance, connection: x-actor-role }",
+    );
+    let fx = Fixture::new(&files);
+    let s = bundle::load(fx.dir.path(), now()).unwrap();
+    let results = bundle::run_tests(&s);
+    assert!(!results[1].passed);
+    assert!(
+        results[1].failures[0].starts_with("verdict: expected DEFER, got DENY"),
+        "{:?}",
+        results[1].failures
+    );
+}

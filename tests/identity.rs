@@ -244,3 +244,24 @@ async fn keys_rotate_with_the_bundle() {
     let r = call(gate.addr, "GET", READ, &[("authorization", &new_token)], "").await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn connection_cannot_drop_the_verified_token() {
+    let up = Upstream::start().await;
+    let key = TestKey::es256();
+    let (_tmp, gate) = jwt_gate(&key, &up).await;
+    let token = key.token(None, "agent-9", json!("viewer"), t0(), 600);
+    let bearer = format!("Bearer {token}");
+    // Verified as agent-9, then `Connection` would have the credential removed before the
+    // upstream, which might fall back to another principal's.
+    let r = call(
+        gate.addr,
+        "GET",
+        READ,
+        &[("authorization", &bearer), ("connection", "authorization")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(up.seen().is_empty());
+}

@@ -208,6 +208,21 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
             }
         }
     }
+    // As the proxy: `Connection` may not remove what the route reads or the trust step
+    // verifies.
+    if let Err(why) = crate::proxy::headers::connection_listed(
+        &headers,
+        &route.context.headers,
+        snapshot.trust.verified_headers(),
+    ) {
+        return fixed(
+            snapshot,
+            &route.action,
+            IssueCode::InvalidRequest,
+            vec![why],
+            now,
+        );
+    }
     // As the proxy: the body is read when the context reads it or an approval binds it;
     // an empty body is read as zero bytes.
     let reads = route.context.reads_body || snapshot.trust.buffers_body(&headers);

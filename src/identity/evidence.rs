@@ -66,6 +66,24 @@ pub struct Evidence {
 }
 
 impl Trust {
+    /// The headers the trust step verifies (the bearer token, the signed approval): like
+    /// the headers a route reads, they must reach the upstream as they were verified, so a
+    /// `Connection` header may not list them.
+    pub fn verified_headers(&self) -> &'static [HeaderName] {
+        static TOKEN: [HeaderName; 1] = [http::header::AUTHORIZATION];
+        static APPROVAL: [HeaderName; 1] = [X_APPROVAL];
+        static BOTH: [HeaderName; 2] = [http::header::AUTHORIZATION, X_APPROVAL];
+        match (
+            matches!(self.identity, IdentitySource::Jwt(_)),
+            self.approvals.is_some(),
+        ) {
+            (true, true) => &BOTH,
+            (true, false) => &TOKEN,
+            (false, true) => &APPROVAL,
+            (false, false) => &[],
+        }
+    }
+
     /// Whether this request's body must be buffered although its route reads none: it
     /// carries a signed approval, whose binding covers the body.
     pub fn buffers_body(&self, headers: &HeaderMap) -> bool {

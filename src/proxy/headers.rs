@@ -184,11 +184,13 @@ pub fn replaced_upstream(name: &HeaderName) -> Option<&'static str> {
 /// The header names to drop on the way upstream beyond the hop-by-hop ones: those a
 /// `Connection` header lists, and client claims ([`is_client_claim`]) the route does not
 /// read. `Err(name)` when a listed name is one that must survive the hop: a header the
-/// route's context reads, `Host`, or one toolgate owns. Such a request is refused rather than
-/// half-honoured: removing the header would forward a request other than the one evaluated.
+/// route's context reads, one the trust step verified (`verified`), `Host`, or one toolgate
+/// owns. Such a request is refused rather than half-honoured: removing the header would
+/// forward a request other than the one evaluated.
 pub fn connection_listed(
     headers: &HeaderMap,
     route_reads: &[HeaderName],
+    verified: &[HeaderName],
 ) -> Result<Vec<HeaderName>, String> {
     let mut listed: Vec<HeaderName> = headers
         .keys()
@@ -205,7 +207,11 @@ pub fn connection_listed(
         for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             let name = HeaderName::from_bytes(token.as_bytes())
                 .map_err(|_| format!("Connection lists {token:?}, which is not a header name"))?;
-            if name == header::HOST || is_owned_by_toolgate(&name) || route_reads.contains(&name) {
+            if name == header::HOST
+                || is_owned_by_toolgate(&name)
+                || route_reads.contains(&name)
+                || verified.contains(&name)
+            {
                 return Err(format!(
                     "Connection lists {name}, which toolgate must forward or set"
                 ));

@@ -198,8 +198,12 @@ where
     };
     let route = snapshot.routes.get(found.index).ok_or(Refusal::Internal)?;
     trail.routed(found.index, route);
-    let listed = headers::connection_listed(&parts.headers, &route.context.headers)
-        .map_err(|why| Refusal::BadTarget(TargetError::Connection(why)))?;
+    let listed = headers::connection_listed(
+        &parts.headers,
+        &route.context.headers,
+        snapshot.trust.verified_headers(),
+    )
+    .map_err(|why| Refusal::BadTarget(TargetError::Connection(why)))?;
     // Exactly what was matched is what the upstream receives.
     let upstream_uri =
         gate.upstream

@@ -39,7 +39,7 @@ fn connection_cannot_remove_what_must_survive() {
     let reads = [HeaderName::from_static("x-env")];
     let h = map(&[("connection", "keep-alive, X-Debug ,upgrade")]);
     assert_eq!(
-        connection_listed(&h, &reads).unwrap(),
+        connection_listed(&h, &reads, &[]).unwrap(),
         [HeaderName::from_static("x-debug")]
     );
     for token in [
@@ -51,9 +51,12 @@ fn connection_cannot_remove_what_must_survive() {
         "forwarded",
     ] {
         let h = map(&[("connection", &format!("close, {token}"))]);
-        assert!(connection_listed(&h, &reads).is_err(), "{token}");
+        assert!(connection_listed(&h, &reads, &[]).is_err(), "{token}");
     }
-    assert!(connection_listed(&map(&[("connection", "bad name")]), &reads).is_err());
+    assert!(connection_listed(&map(&[("connection", "bad name")]), &reads, &[]).is_err());
+    let verified = [header::AUTHORIZATION];
+    let h = map(&[("connection", "Authorization")]);
+    assert!(connection_listed(&h, &reads, &verified).is_err());
 }
 
 #[test]
@@ -175,7 +178,7 @@ fn client_claims_and_aliases_of_owned_headers_do_not_pass() {
     // Dropped unless the route reads the claim (then it was evaluated and goes on as is).
     let h = map(&[("x-remote-user", "root"), ("x-client-ip", "6.6.6.6")]);
     assert_eq!(
-        connection_listed(&h, &[]).unwrap(),
+        connection_listed(&h, &[], &[]).unwrap(),
         [
             HeaderName::from_static("x-remote-user"),
             HeaderName::from_static("x-client-ip")
@@ -183,7 +186,7 @@ fn client_claims_and_aliases_of_owned_headers_do_not_pass() {
     );
     let reads = [HeaderName::from_static("x-remote-user")];
     assert_eq!(
-        connection_listed(&h, &reads).unwrap(),
+        connection_listed(&h, &reads, &[]).unwrap(),
         [HeaderName::from_static("x-client-ip")]
     );
 }
