@@ -185,6 +185,17 @@ async fn every_bad_token_is_denied_with_its_reason_and_none_is_held() {
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+    // On exp + leeway exactly it no longer does (RFC 7519: on or after).
+    let edge = key.token(Some("k1"), "a", json!("viewer"), earlier, 20 * 60 - 30);
+    let r = call(
+        gate.addr,
+        "GET",
+        READ,
+        &[("authorization", &format!("Bearer {edge}"))],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
     assert_eq!(up.seen().len(), 1);
 }
 

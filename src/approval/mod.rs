@@ -169,15 +169,16 @@ impl ApprovalVerifier {
         )
         .map_err(|e| invalid(format!("approval: {e}")))?;
         let claims = parse_claims(&claims).map_err(|e| invalid(format!("approval: {e}")))?;
-        if now.as_second() > claims.exp.saturating_add(self.leeway) {
+        // RFC 7519 §4.1.4: not accepted on or after `exp` (plus the leeway).
+        if now.as_second() >= claims.exp.saturating_add(self.leeway) {
             let why = format!("approval expired at {}", render(claims.exp));
             return Err(ApprovalError::Expired(Box::new(claims), why));
         }
-        if claims.exp - claims.iat > self.max_ttl {
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        if lifetime > self.max_ttl {
             let why = format!(
                 "approval lifetime is {}s; the bundle accepts at most {}s (approval.max_ttl)",
-                claims.exp - claims.iat,
-                self.max_ttl
+                lifetime, self.max_ttl
             );
             return Err(ApprovalError::Expired(Box::new(claims), why));
         }

@@ -185,7 +185,8 @@ pub(crate) fn verify_claims(
     let claims = data.claims;
     let now_s = now.as_second();
     let exp = seconds(&claims, "exp")?.ok_or("claim exp is missing or malformed")?;
-    if expiry_is_error && now_s > exp.saturating_add(leeway) {
+    // RFC 7519 §4.1.4: not accepted on or after `exp` (plus the leeway).
+    if expiry_is_error && now_s >= exp.saturating_add(leeway) {
         return Err(format!("token expired at {}", render(exp)));
     }
     if let Some(nbf) = seconds(&claims, "nbf")? {
