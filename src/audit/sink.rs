@@ -15,7 +15,7 @@ use prometheus::IntCounter;
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,12 +65,25 @@ struct Shared {
     failed: AtomicBool,
     dropped: IntCounter,
     ring: Mutex<Ring>,
+    /// When the sink was made; drop warnings are counted in whole seconds from it.
+    started: std::time::Instant,
+    /// 1 + the second of the last drop warning (0: none yet).
+    warned: AtomicU64,
 }
 
 impl Shared {
+    /// Counts a lost record, and warns at most once a second. Records drop when the
+    /// destination is stalled or gone, and stderr often shares it (one log pipe per Pod):
+    /// a synchronous line per request there would stall the request path it must not.
     fn drop_record(&self, request_id: &str, reason: &'static str) {
         self.dropped.inc();
-        tracing::warn!(request_id, reason, "audit record dropped");
+        let second = self.started.elapsed().as_secs() + 1;
+        if self.warned.swap(second, Ordering::Relaxed) != second {
+            let dropped_total = self.dropped.get();
+            tracing::warn!(request_id, reason, dropped_total, "audit records dropped");
+        } else {
+            tracing::debug!(request_id, reason, "audit record dropped");
+        }
     }
 }
 
@@ -100,6 +113,8 @@ impl AuditSink {
             failed: AtomicBool::new(false),
             dropped: opts.dropped,
             ring: Mutex::new(Ring::new(opts.ring_capacity)),
+            started: std::time::Instant::now(),
+            warned: AtomicU64::new(0),
         });
         let writer = Writer {
             out: BufWriter::with_capacity(WRITE_BUFFER, out),
