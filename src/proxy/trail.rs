@@ -305,7 +305,12 @@ impl Drop for Trail {
         rt.spawn(async move {
             let _pending = pending;
             let live = rec.shadow_verdict.unwrap_or(rec.verdict);
-            if let Some(judged) = candidate::evaluate(&swap.load(), &input) {
+            // A panic in the candidate (a bundle not trusted in production yet) must not
+            // take the live record with it.
+            let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                candidate::evaluate(&swap.load(), &input)
+            }));
+            if let Ok(Some(judged)) = judged {
                 if judged.verdict != live {
                     table.candidate_disagreement(route, live, judged.verdict);
                     rec.candidate = Some(judged);
