@@ -57,7 +57,6 @@ pub(super) const MAX_AUDIT_RECORDS: usize = 1 << 20;
 
 mod defaults {
     use super::HumanDuration;
-    use std::time::Duration;
 
     pub fn capacity() -> usize {
         8192
@@ -66,7 +65,7 @@ mod defaults {
         crate::audit::DEFAULT_RING_CAPACITY
     }
     pub fn debounce() -> HumanDuration {
-        HumanDuration(Duration::from_millis(250))
+        HumanDuration(crate::reload::DEFAULT_DEBOUNCE)
     }
 }
 

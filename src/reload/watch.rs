@@ -22,14 +22,9 @@ use tokio::task::JoinHandle;
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(250);
 
 impl Reloader {
-    /// Watches the bundle dir and reloads after each burst of changes, with the default
-    /// quiet period.
-    pub fn watch(&self) -> notify::Result<JoinHandle<()>> {
-        self.watch_with(DEFAULT_DEBOUNCE)
-    }
-
-    /// As [`Reloader::watch`], with a given quiet period. The watch is established before
-    /// this returns, so changes made afterwards are seen.
+    /// Watches the bundle dir and reloads after each burst of changes, once no event has
+    /// come for `quiet` (`reload.debounce`, [`DEFAULT_DEBOUNCE`] unless configured). The
+    /// watch is established before this returns, so changes made afterwards are seen.
     pub fn watch_with(&self, quiet: Duration) -> notify::Result<JoinHandle<()>> {
         let dir = std::path::absolute(self.dir()).map_err(notify::Error::io)?;
         // One pending trigger is enough: a reload reads the whole dir, so events that
@@ -105,8 +100,20 @@ async fn watch_loop(
             break;
         }
         // Re-watch before reloading: a change made after this point triggers again, and
-        // one made before it is read by this reload.
-        watched.rewatch_if_replaced();
+        // one made before it is read by this reload. Off the runtime: `stat` and notify's
+        // (un)watch block, and a sidecar's runtime may be a single thread serving requests.
+        watched = match tokio::task::spawn_blocking(move || {
+            watched.rewatch_if_replaced();
+            watched
+        })
+        .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "bundle dir watch lost; reload with SIGHUP or POST /v1/reload");
+                break;
+            }
+        };
         let _ = reloader.reload(Trigger::Watch).await;
     }
 }
