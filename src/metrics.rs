@@ -237,13 +237,28 @@ impl Metrics {
         }
     }
 
-    /// A new bundle is serving: `toolgate_bundle_info` is reset to exactly its series, the
-    /// success counter and the last-success timestamp move.
+    /// A new bundle is serving: `toolgate_bundle_info` ends with exactly its series (set
+    /// before the old one goes, so a scrape never finds none), the success counter and the
+    /// last-success timestamp move.
     pub fn bundle_activated(&self, meta: &BundleMeta) {
-        self.bundle_info.reset();
-        self.bundle_info
-            .with_label_values(&[&*meta.name, &*meta.version, &*meta.digest])
-            .set(1);
+        let current = [&*meta.name, &*meta.version, &*meta.digest];
+        self.bundle_info.with_label_values(&current).set(1);
+        for family in prometheus::core::Collector::collect(&self.bundle_info) {
+            for m in family.get_metric() {
+                let labels: std::collections::HashMap<&str, &str> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .collect();
+                let is_current = ["name", "version", "digest"]
+                    .iter()
+                    .zip(current)
+                    .all(|(k, v)| labels.get(k) == Some(&v));
+                if !is_current {
+                    let _ = self.bundle_info.remove(&labels);
+                }
+            }
+        }
         self.reload_unchanged(meta.loaded_at);
     }
 
