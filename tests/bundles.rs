@@ -742,7 +742,7 @@ fn context_from_a_header_toolgate_replaces_is_refused() {
         ("x-forwarded-for", "toolgate sets it"),
         ("X_Forwarded_For", "toolgate sets it"),
         ("forwarded", "toolgate sets it"),
-        ("x-real-ip", "toolgate sets it"),
+        ("x-real-ip", "toolgate removes it"),
         ("x-request-id", "toolgate sets it"),
         ("x-toolgate-verdict", "toolgate sets it"),
         ("connection", "hop-by-hop"),

@@ -170,8 +170,10 @@ pub fn is_client_claim(name: &HeaderName) -> bool {
 pub fn replaced_upstream(name: &HeaderName) -> Option<&'static str> {
     if HOP_BY_HOP.contains(name) {
         Some("it is hop-by-hop and never forwarded")
-    } else if is_owned_by_toolgate(name) || *name == X_REAL_IP {
+    } else if is_owned_by_toolgate(name) {
         Some("toolgate sets it on every forwarded request")
+    } else if *name == X_REAL_IP {
+        Some("toolgate removes it from every forwarded request")
     } else if *name == header::CONTENT_LENGTH || *name == header::EXPECT {
         // HTTP/1 framing is rebuilt by the client from the body itself; `Expect:
         // 100-continue` was answered on the client's connection.
