@@ -100,13 +100,7 @@ impl KeySet {
                 if families.iter().any(|f| *f != Family::Hmac) {
                     return Err("an HMAC secret file verifies HS256 only".into());
                 }
-                let secret = trim_secret(bytes);
-                if secret.len() < MIN_HMAC_SECRET_BYTES {
-                    return Err(format!(
-                        "the HMAC secret is {} bytes; at least {MIN_HMAC_SECRET_BYTES} are required",
-                        secret.len()
-                    ));
-                }
+                let secret = hmac_secret(bytes)?;
                 Ok(KeySet {
                     keys: vec![Key {
                         kid: None,
@@ -177,12 +171,21 @@ impl KeySet {
     }
 }
 
-fn trim_secret(bytes: &[u8]) -> &[u8] {
+/// An HMAC secret file's bytes, trailing blanks (a final newline) trimmed, long enough to
+/// be a secret.
+fn hmac_secret(bytes: &[u8]) -> Result<&[u8], String> {
     let end = bytes
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
-    &bytes[..end]
+    let secret = &bytes[..end];
+    if secret.len() < MIN_HMAC_SECRET_BYTES {
+        return Err(format!(
+            "the HMAC secret is {} bytes; at least {MIN_HMAC_SECRET_BYTES} are required",
+            secret.len()
+        ));
+    }
+    Ok(secret)
 }
 
 fn parse_jwks(bytes: &[u8], algorithms: &[Algorithm]) -> Result<KeySet, String> {
@@ -264,13 +267,7 @@ impl SigningKey {
             if alg.is_some_and(|a| family(a) != Family::Hmac) {
                 return Err("the key file is not PEM; only HS256 uses a raw secret".into());
             }
-            let secret = trim_secret(bytes);
-            if secret.len() < MIN_HMAC_SECRET_BYTES {
-                return Err(format!(
-                    "the HMAC secret is {} bytes; at least {MIN_HMAC_SECRET_BYTES} are required",
-                    secret.len()
-                ));
-            }
+            let secret = hmac_secret(bytes)?;
             return Ok(SigningKey {
                 alg: Algorithm::HS256,
                 key: EncodingKey::from_secret(secret),
