@@ -139,14 +139,10 @@ const MAX_JTI_BYTES: usize = 128;
 
 impl ApprovalVerifier {
     pub fn new(keys: KeySet, algorithm: Algorithm, max_ttl: i64, leeway: i64) -> Self {
-        let mut v = Validation::new(algorithm);
-        v.algorithms = vec![algorithm];
+        let mut v = crate::identity::jwt::clock_free_validation(algorithm);
         v.set_required_spec_claims(&["exp"]);
-        v.validate_exp = false;
-        v.validate_nbf = false;
         // The binding, not an audience, says what the approval is for.
         v.validate_aud = false;
-        v.leeway = 0;
         ApprovalVerifier {
             keys,
             validations: vec![(algorithm, v)],

@@ -48,12 +48,22 @@ pub struct JwtVerifier {
     /// One validation per accepted algorithm: `jsonwebtoken` checks that the key family
     /// fits every algorithm a validation lists, so each lists exactly one.
     pub validations: Vec<(Algorithm, Validation)>,
-    pub issuer: Box<str>,
-    pub audience: Box<str>,
     pub actor: ClaimPath,
     pub actor_role: ClaimPath,
     /// Allowed clock skew for `exp` and `nbf`, in seconds.
     pub leeway: i64,
+}
+
+/// A signature check for exactly `alg` (`jsonwebtoken` checks that the key family fits
+/// every algorithm listed) that leaves time alone: `exp` and `nbf` are checked against
+/// the injected clock by the caller, never the system's.
+pub(crate) fn clock_free_validation(alg: Algorithm) -> Validation {
+    let mut v = Validation::new(alg);
+    v.algorithms = vec![alg];
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.leeway = 0;
+    v
 }
 
 impl JwtVerifier {
@@ -69,24 +79,17 @@ impl JwtVerifier {
         let validations = algorithms
             .iter()
             .map(|alg| {
-                let mut v = Validation::new(*alg);
-                v.algorithms = vec![*alg];
+                let mut v = clock_free_validation(*alg);
                 v.set_issuer(&[issuer]);
                 v.set_audience(&[audience]);
                 v.set_required_spec_claims(&["exp", "iss", "aud"]);
-                // Time is checked below against the injected clock, not the system's.
-                v.validate_exp = false;
-                v.validate_nbf = false;
                 v.validate_aud = true;
-                v.leeway = 0;
                 (*alg, v)
             })
             .collect();
         JwtVerifier {
             keys,
             validations,
-            issuer: issuer.into(),
-            audience: audience.into(),
             actor,
             actor_role,
             leeway,
