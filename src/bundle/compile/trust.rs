@@ -352,16 +352,14 @@ pub(super) fn apply_to_routes(trust: &mut Trust, routes: &mut [RouteDraft]) {
                 }
             }
         }
-        ctx.fields.retain(|(f, _)| !replaced.contains(f));
-        ctx.headers.clear();
-        ctx.reads_body = false;
-        for s in ctx.fields.iter().flat_map(|(_, s)| s) {
-            match s {
-                Source::Header(h) if !ctx.headers.contains(h) => ctx.headers.push(h.clone()),
-                Source::Body(_) => ctx.reads_body = true,
-                _ => {}
-            }
-        }
+        // Compiled again without them: the headers read, whether the body is read and the
+        // amount field all follow from the fields left.
+        let amount = ctx.amount.as_ref().map(|f| f.name().to_owned());
+        let kept = std::mem::take(&mut ctx.fields)
+            .into_iter()
+            .filter(|(f, _)| !replaced.contains(f))
+            .collect();
+        *ctx = ContextMap::compile(kept, amount.as_deref().unwrap_or_default());
     }
 }
 
