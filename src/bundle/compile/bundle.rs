@@ -186,7 +186,6 @@ pub(super) fn compile_bundle(doc: &Doc<raw::BundleDoc>, digest: &str, sink: &mut
         name: meta.name.value.clone(),
         version: version.value.clone(),
         policy,
-        window_names: Vec::new(),
         amount_field,
         mode,
     };
@@ -219,7 +218,7 @@ pub(super) fn compile_bundle(doc: &Doc<raw::BundleDoc>, digest: &str, sink: &mut
                 ),
             );
         }
-        base.window_names.push(normalize_label(&name.value));
+        let window_name = normalize_label(&name.value);
         let time_zone = match TimeZone::get(&w.time_zone.value) {
             Ok(tz) => tz,
             Err(e) => {
@@ -277,7 +276,7 @@ pub(super) fn compile_bundle(doc: &Doc<raw::BundleDoc>, digest: &str, sink: &mut
             );
         }
         base.policy.windows.push(ChangeWindow {
-            name: base.window_names.last().map_or("", String::as_str).into(),
+            name: window_name.into(),
             time_zone,
             days,
             start_minute: start,

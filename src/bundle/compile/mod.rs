@@ -206,9 +206,6 @@ struct Base {
     name: String,
     version: String,
     policy: Policy,
-    /// Window names as written (ids are positions), including ones with errors, so a
-    /// reference to a broken window is not reported a second time as unknown.
-    window_names: Vec<String>,
     amount_field: String,
     /// `spec.mode`: the mode of routes that set none.
     mode: Mode,
@@ -234,11 +231,7 @@ fn parse_mode(file: &Path, mode: Option<&Str>, field: &str, sink: &mut Sink) -> 
 
 impl Base {
     fn window(&self, name: &str) -> Option<WindowId> {
-        let name = normalize_label(name);
-        self.window_names
-            .iter()
-            .position(|w| *w == name)
-            .map(|i| i as WindowId)
+        self.policy.window_id(&normalize_label(name))
     }
 
     /// `Err(message)` when the bundle lists its environments and `env` is not one of them.
