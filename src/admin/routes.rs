@@ -159,15 +159,10 @@ async fn check(admin: &Admin, req: Request<Incoming>) -> Reply {
     };
     // One load: the facts, the evaluation and the reported version are the same bundle's.
     let snapshot = admin.live.snapshot().load_full();
-    let facts = match request.facts(&snapshot.amount_field) {
-        Ok(f) => f,
+    let decision = match snapshot.decide_check(&request, request_id.clone(), (admin.clock)()) {
+        Ok(d) => d,
         Err(e) => return invalid(e),
     };
-    let policy = &snapshot.policy;
-    let (action, details) = request.prepare(policy);
-    let now = (admin.clock)();
-    let outcome = policy.evaluate(&action, &facts, now);
-    let decision = policy.decision(&action, &facts, &outcome, request_id.clone(), now, details);
     let mut r = json_reply(StatusCode::OK, &decision);
     headers::tag(
         r.headers_mut(),

@@ -122,23 +122,11 @@ const TEST_REQUEST_ID: &str = "test";
 /// Decides a `/check` payload, as the `/v1/check` endpoint does. A context the engine cannot
 /// read is an `INVALID_REQUEST` decision naming the field.
 pub fn decide_check(snapshot: &Snapshot, check: &CheckRequest, now: Timestamp) -> Decision {
-    let policy = &snapshot.policy;
-    let (action, details) = check.prepare(policy);
-    match check.facts(&snapshot.amount_field) {
-        Ok(facts) => {
-            let outcome = policy.evaluate(&action, &facts, now);
-            policy.decision(
-                &action,
-                &facts,
-                &outcome,
-                TEST_REQUEST_ID.into(),
-                now,
-                details,
-            )
-        }
+    match snapshot.decide_check(check, TEST_REQUEST_ID.into(), now) {
+        Ok(decision) => decision,
         Err(e) => fixed(
             snapshot,
-            &action,
+            &check.prepare(&snapshot.policy).0,
             IssueCode::InvalidRequest,
             vec![e.to_string()],
             now,

@@ -20,23 +20,19 @@ pub fn check(dir: &Path, payload: &[u8], now: Option<Timestamp>, request_id: Opt
             return exit::INVALID;
         }
     };
-    let facts = match request.facts(&snapshot.amount_field) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("toolgate: invalid /check payload: {e}");
-            return exit::INVALID;
-        }
-    };
-    let policy = &snapshot.policy;
-    let (action, details) = request.prepare(policy);
-    let now = now.unwrap_or_else(Timestamp::now);
-    let outcome = policy.evaluate(&action, &facts, now);
     // Same payload, same id: a CLI run is reproducible.
     let request_id = request_id.unwrap_or_else(|| {
         let hash = Sha256::digest(payload);
         format!("chk_{}", &hex::encode(hash)[..16])
     });
-    let decision = policy.decision(&action, &facts, &outcome, request_id, now, details);
+    let now = now.unwrap_or_else(Timestamp::now);
+    let decision = match snapshot.decide_check(&request, request_id, now) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("toolgate: invalid /check payload: {e}");
+            return exit::INVALID;
+        }
+    };
     match serde_json::to_string_pretty(&decision) {
         Ok(json) => println!("{json}"),
         Err(e) => {
