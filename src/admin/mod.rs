@@ -12,6 +12,7 @@ use crate::authorize::Clock;
 use crate::ops::Ops;
 use crate::proxy::headers::RequestIds;
 use crate::reload::Reloader;
+use crate::server::accept_until;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -22,7 +23,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Admin connections at once: probes and scrapes need few; more wait in the backlog.
 const MAX_CONNECTIONS: usize = 64;
@@ -57,45 +57,34 @@ impl Admin {
     ) -> anyhow::Result<()> {
         tracing::info!(local = %listener.local_addr()?, "admin listening");
         let graceful = GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                p = slots.clone().acquire_owned() => p?,
-            };
-            let (stream, addr) = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "admin accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let shutdown = std::pin::pin!(shutdown);
+        accept_until(
+            &listener,
+            MAX_CONNECTIONS,
+            shutdown,
+            "admin",
+            |stream, addr, permit| {
+                let admin = self.clone();
+                let service = service_fn(move |req| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(routes::route(&admin, req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%addr, error = %e, "admin connection ended with an error");
                     }
-                },
-            };
-            let admin = self.clone();
-            let service = service_fn(move |req| {
-                let admin = admin.clone();
-                async move { Ok::<_, Infallible>(routes::route(&admin, req).await) }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn.into_owned());
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%addr, error = %e, "admin connection ended with an error");
-                }
-                drop(permit);
-            });
-        }
+                    drop(permit);
+                });
+            },
+        )
+        .await?;
         drop(listener);
         if tokio::time::timeout(GRACE, graceful.shutdown())
             .await

@@ -7,6 +7,8 @@
 //! finish what is in flight, and whatever still runs after `shutdown_grace` is cut off.
 //! [`Sidecar`] wraps the proxy with hot reload, the admin listener and the audit trail.
 
+mod accept;
+pub(crate) use accept::accept_until;
 mod conn;
 mod sidecar;
 mod sniff;
@@ -26,12 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-
-/// Pause after an accept error (file descriptors exhausted, ...) before accepting again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// A configured proxy server, ready to run on a listener.
 pub struct Server {
@@ -91,42 +90,29 @@ impl Server {
     ) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         tracing::info!(%local, tls = self.tls.is_some(), "proxy listening");
-        let slots = Arc::new(Semaphore::new(self.max_connections));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = JoinSet::new();
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            // At the cap, stop accepting (the kernel backlog holds new clients) until a
-            // connection closes and frees its slot.
-            let permit = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                p = slots.clone().acquire_owned() => p?,
-            };
-            let (stream, addr) = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                },
-            };
-            while conns.try_join_next().is_some() {}
-            let (gate, tls, limits, stop) = (
-                self.gate.clone(),
-                self.tls.clone(),
-                self.limits,
-                stop_rx.clone(),
-            );
-            conns.spawn(async move {
-                conn::serve(stream, addr, tls, gate, limits, stop).await;
-                drop(permit);
-            });
-        }
+        let shutdown = std::pin::pin!(shutdown);
+        accept_until(
+            &listener,
+            self.max_connections,
+            shutdown,
+            "proxy",
+            |stream, addr, permit| {
+                while conns.try_join_next().is_some() {}
+                let (gate, tls, limits, stop) = (
+                    self.gate.clone(),
+                    self.tls.clone(),
+                    self.limits,
+                    stop_rx.clone(),
+                );
+                conns.spawn(async move {
+                    conn::serve(stream, addr, tls, gate, limits, stop).await;
+                    drop(permit);
+                });
+            },
+        )
+        .await?;
 
         self.draining.store(true, Ordering::SeqCst);
         drop(listener);
