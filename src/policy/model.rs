@@ -27,9 +27,6 @@ impl ClassMask {
     pub fn contains(self, id: ClassId) -> bool {
         self.0 & (1 << id) != 0
     }
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
 }
 
 /// One side-effect class: its name, the free-text labels that map to it, its risk weight,

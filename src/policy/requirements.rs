@@ -77,9 +77,4 @@ impl Requirements {
             }
         }
     }
-
-    /// True when nothing is required.
-    pub fn is_empty(&self) -> bool {
-        *self == Requirements::default()
-    }
 }

@@ -133,20 +133,6 @@ impl Server {
     }
 }
 
-/// Builds and runs the proxy on an already-bound listener with a loaded snapshot. The
-/// lower-level entry point tests use (with a fixed clock).
-pub async fn run(
-    cfg: &Config,
-    listener: TcpListener,
-    snapshot: Arc<ArcSwap<Snapshot>>,
-    clock: Clock,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    Server::new(cfg, snapshot, clock)?
-        .run(listener, shutdown)
-        .await
-}
-
 /// Runs toolgate: loads the bundle from `cfg.policies` (refusing to start without a valid
 /// one, so there is never a moment without a policy), binds `cfg.listen` and
 /// `cfg.admin_listen`, and serves until `shutdown` completes, in-flight requests have
