@@ -200,7 +200,8 @@ async fn malformed_upstream_responses_are_502() {
 }
 
 /// A response body cut short is an abort on the client's side (the connection is closed
-/// before the declared length), never a complete-looking response.
+/// before the declared length, the HTTP/2 stream reset), never a complete-looking
+/// response.
 #[tokio::test]
 async fn a_reset_mid_body_is_an_abort() {
     let replies: [&'static [u8]; 2] = [
@@ -219,6 +220,11 @@ async fn a_reset_mid_body_is_an_abort() {
         .await;
         assert!(ex.finals().is_empty(), "no complete response: {ex:?}");
         assert!(ex.closed, "the connection is cut: {ex:?}");
+        let env = [("x-environment", "staging")];
+        let r = send_h1(gate.addr, request("GET", gate.addr, "/items/1", &env, "")).await;
+        assert!(r.is_err(), "a truncated body must not look complete: {r:?}");
+        let r = send_h2c(gate.addr, request("GET", gate.addr, "/items/1", &env, "")).await;
+        assert!(r.is_err(), "h2: the stream is reset, not ended: {r:?}");
     }
 }
 
