@@ -11,21 +11,11 @@ use support::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
+/// The shared approved payout, in a run (the trace follows it).
 fn approved_finance(id: &'static str) -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("x-request-id", id),
-        ("x-actor", "agent-7"),
-        ("x-actor-role", "finance_operator"),
-        ("x-environment", "production"),
-        ("x-approval-status", "approved"),
-        ("x-approved-by", "[email protected]"),
-        ("x-approved-at", "2026-03-16T09:30:00Z"),
-        ("x-run-id", "run_pay_001"),
-    ]
-}
-
-fn payout(amount: u32) -> String {
-    format!(r#"{{"amount": {amount}, "currency": "EUR", "destination": "acct-1"}}"#)
+    let mut h = support::sidecar::approved_finance(id);
+    h.push(("x-run-id", "run_pay_001"));
+    h
 }
 
 /// The audit lines by request id; each id must appear exactly once.

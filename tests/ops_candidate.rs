@@ -8,24 +8,8 @@ use serde_json::{json, Value};
 use support::sidecar::*;
 use support::*;
 
-fn approved(id: &'static str) -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("x-request-id", id),
-        ("x-actor", "agent-7"),
-        ("x-actor-role", "finance_operator"),
-        ("x-environment", "production"),
-        ("x-approval-status", "approved"),
-        ("x-approved-by", "[email protected]"),
-        ("x-approved-at", "2026-03-16T09:30:00Z"),
-    ]
-}
-
 fn unapproved(id: &'static str) -> Vec<(&'static str, &'static str)> {
-    approved(id)[..4].to_vec()
-}
-
-fn payout(amount: u32) -> String {
-    format!(r#"{{"amount": {amount}, "currency": "EUR", "destination": "acct-1"}}"#)
+    approved_finance(id)[..4].to_vec()
 }
 
 async fn start(up: &Upstream) -> Sidecar {
@@ -53,13 +37,22 @@ async fn a_tightened_candidate_shows_the_expected_disagreements() {
         async move { call(addr, "POST", "/payments/v1/payouts", &h, &payout(amount)).await }
     };
     // Live ALLOW (5000 <= 10000), candidate DENY (> 1000): forwarded all the same.
-    assert_eq!(post(approved("c-allow-deny"), 5000).await.status, 200);
+    assert_eq!(
+        post(approved_finance("c-allow-deny"), 5000).await.status,
+        200
+    );
     // Live DEFER (no approval), candidate DENY (over its limit).
     assert_eq!(post(unapproved("c-defer-deny"), 5000).await.status, 409);
     // Both ALLOW, both DEFER, both DENY (over both limits): agreement.
-    assert_eq!(post(approved("c-agree-allow"), 500).await.status, 200);
+    assert_eq!(
+        post(approved_finance("c-agree-allow"), 500).await.status,
+        200
+    );
     assert_eq!(post(unapproved("c-agree-defer"), 500).await.status, 409);
-    assert_eq!(post(approved("c-agree-deny"), 20000).await.status, 403);
+    assert_eq!(
+        post(approved_finance("c-agree-deny"), 20000).await.status,
+        403
+    );
     // No route in either bundle: agreement.
     let r = call(
         gate.proxy,
@@ -175,7 +168,7 @@ async fn the_candidate_hot_reloads_on_its_own() {
         gate.proxy,
         "POST",
         "/payments/v1/payouts",
-        &approved("c-after"),
+        &approved_finance("c-after"),
         &payout(5000),
     )
     .await;

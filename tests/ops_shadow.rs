@@ -7,10 +7,6 @@ use serde_json::json;
 use support::sidecar::*;
 use support::*;
 
-fn payout(amount: u32) -> String {
-    format!(r#"{{"amount": {amount}, "currency": "EUR", "destination": "acct-1"}}"#)
-}
-
 #[tokio::test]
 async fn a_shadow_route_forwards_and_records_the_would_be_verdict() {
     let up = Upstream::start().await;

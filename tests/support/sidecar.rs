@@ -48,6 +48,25 @@ impl Default for TestClock {
     }
 }
 
+/// A payout the example bundle's `payouts-create` route reads (`/amount`).
+pub fn payout(amount: u32) -> String {
+    format!(r#"{{"amount": {amount}, "currency": "EUR", "destination": "acct-1"}}"#)
+}
+
+/// agent-7, a finance operator in production, with the request id `id` and an approval by
+/// alice: what the example bundle needs to allow a payout within its limit.
+pub fn approved_finance(id: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("x-request-id", id),
+        ("x-actor", "agent-7"),
+        ("x-actor-role", "finance_operator"),
+        ("x-environment", "production"),
+        ("x-approval-status", "approved"),
+        ("x-approved-by", "[email protected]"),
+        ("x-approved-at", "2026-03-16T09:30:00Z"),
+    ]
+}
+
 /// A copy of `policies/tools` at `to` (created).
 pub fn copy_bundle(to: &Path) {
     fs::create_dir_all(to).unwrap();
