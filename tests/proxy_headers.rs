@@ -231,15 +231,22 @@ async fn upgrades_are_not_forwarded_as_upgrades() {
             toolgate::config::HumanDuration(std::time::Duration::from_millis(300));
     })
     .await;
-    for (upgrade, extra) in [
+    for (connection, upgrade, extra) in [
         (
+            "Upgrade, HTTP2-Settings",
             "websocket",
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
         ),
-        ("h2c", "HTTP2-Settings: AAMAAABkAAQAAP__\r\n"),
+        (
+            "Upgrade, HTTP2-Settings",
+            "h2c",
+            "HTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+        ),
+        // HTTP2-Settings is connection-specific even when Connection does not list it.
+        ("Upgrade", "h2c", "HTTP2-Settings: AAMAAABkAAQAAP__\r\n"),
     ] {
         let text = format!(
-            "GET /items/1 HTTP/1.1\r\nHost: t\r\nx-environment: staging\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: {upgrade}\r\n{extra}\r\n"
+            "GET /items/1 HTTP/1.1\r\nHost: t\r\nx-environment: staging\r\nConnection: {connection}\r\nUpgrade: {upgrade}\r\n{extra}\r\n"
         );
         let resp = raw(gate.addr, text.as_bytes()).await;
         assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -249,5 +256,5 @@ async fn upgrades_are_not_forwarded_as_upgrades() {
             assert_eq!(s.header(gone), None, "{gone}");
         }
     }
-    assert_eq!(up.seen().len(), 2);
+    assert_eq!(up.seen().len(), 3);
 }

@@ -19,7 +19,9 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1 and the legacy ones still seen in the wild). They
 /// describe one connection, never the request, so neither leg forwards them.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// `HTTP2-Settings` belongs to the HTTP/1.1 `Upgrade: h2c` handshake (RFC 7540 §3.2.1),
+/// which is never forwarded either.
+const HOP_BY_HOP: [HeaderName; 10] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -29,6 +31,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TRAILER,
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Mints request ids without a lock: a random per-process prefix and a counter.
