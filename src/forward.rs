@@ -3,6 +3,12 @@
 //! config; every failure typed as a [`Refusal`] (connect -> 502, timeout -> 504, anything
 //! else before a response head -> 502).
 //!
+//! Fan-out is bounded: each exchange holds one of `upstream.max_concurrent_requests` slots
+//! from before it is sent until its response body ends (every HTTP/2 stream of a client
+//! takes its own HTTP/1.1 upstream connection, so without it one client connection could
+//! open hundreds of upstream sockets). A request over the bound is refused with 503 at once,
+//! never queued to be sent later; at most `upstream.max_idle_connections` stay pooled.
+//!
 //! Nothing is re-sent once it may have reached the upstream. hyper's client re-queues a
 //! request only when a pooled connection closed before a single byte of that request was
 //! written (it hands the request back unsent), which is not a retry of the operation.
@@ -17,7 +23,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The upstream client, shared by every request.
 pub struct Upstream {
@@ -25,6 +33,9 @@ pub struct Upstream {
     scheme: Scheme,
     authority: Authority,
     response_timeout: Duration,
+    /// One permit per exchange under way.
+    slots: Arc<Semaphore>,
+    max_concurrent: usize,
 }
 
 impl Upstream {
@@ -44,12 +55,15 @@ impl Upstream {
             // Shorter than common upstream keep-alive timeouts, so a pooled connection is
             // rarely one the upstream is about to close.
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(cfg.max_idle_connections)
             .build(connector);
         Ok(Upstream {
             client,
             scheme,
             authority,
             response_timeout: cfg.response_timeout.get(),
+            slots: Arc::new(Semaphore::new(cfg.max_concurrent_requests)),
+            max_concurrent: cfg.max_concurrent_requests,
         })
     }
 
@@ -88,12 +102,27 @@ impl Upstream {
             .map_err(|e| Refusal::BadUpstreamTarget(format!("request target: {e}")))
     }
 
-    /// Sends the request; waits at most the response timeout for the response head. The
-    /// body then streams without a deadline of its own.
-    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, Refusal> {
+    /// Takes a slot for one exchange, or refuses it: the bound is never waited on.
+    pub fn slot(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refusal::UpstreamOverloaded {
+                limit: self.max_concurrent,
+            })
+    }
+
+    /// Sends the request in the exchange `slot` holds; waits at most the response timeout
+    /// for the response head. The body then streams without a deadline of its own, and
+    /// keeps the slot until it ends.
+    pub async fn send(
+        &self,
+        req: Request<ProxyBody>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Response<ProxyBody>, Refusal> {
         match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
             Err(_elapsed) => Err(Refusal::UpstreamTimeout("response")),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => Ok(resp.map(|body| response_body(body, slot))),
             Ok(Err(e)) if timed_out(&e) => Err(Refusal::UpstreamTimeout("connect")),
             Ok(Err(e)) if e.is_connect() => Err(Refusal::UpstreamConnect(chain(&e))),
             Ok(Err(e)) => Err(Refusal::UpstreamBadResponse(chain(&e))),
@@ -127,10 +156,15 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Maps an upstream response body into the proxy body type, keeping its errors.
-pub fn response_body(body: Incoming) -> ProxyBody {
+/// Maps an upstream response body into the proxy body type, keeping its errors and the
+/// exchange's slot (released when the body is dropped).
+fn response_body(body: Incoming, slot: OwnedSemaphorePermit) -> ProxyBody {
     use http_body_util::BodyExt;
-    body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
+    body.map_err(move |e| -> BoxError {
+        let _held = &slot;
+        Box::new(e)
+    })
+    .boxed_unsync()
 }
 
 #[cfg(test)]

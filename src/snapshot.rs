@@ -41,6 +41,20 @@ pub struct Route {
     pub action: PreparedAction,
     pub context: ContextMap,
     pub mode: Mode,
+    /// The method carries no body semantics (GET, HEAD, DELETE, OPTIONS, TRACE), the
+    /// context reads no body field and the route does not set `allow_body`: a request with
+    /// a non-empty body is refused, since an upstream that ignores such bodies would run
+    /// whatever request hides in one.
+    pub refuses_body: bool,
+}
+
+/// Methods whose request content has no generally defined meaning (RFC 9110 §9.3): many
+/// servers ignore a body on them and read it as the next request on the connection.
+pub fn is_bodiless_method(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Everything a request needs, immutable.

@@ -292,6 +292,34 @@ fn the_base_fixture_is_valid_and_its_tests_pass() {
     }
 }
 
+#[test]
+fn allow_body_is_for_methods_without_body_semantics() {
+    one_error(
+        "routes.yaml",
+        "      goal: Create a payout\n",
+        "      goal: Create a payout\n      allow_body: yes\n",
+        "yes",
+        "spec.routes[0].allow_body",
+        "allow_body applies to GET, HEAD, DELETE, OPTIONS and TRACE routes",
+    );
+    let mut files = base();
+    edit(
+        &mut files,
+        "routes.yaml",
+        "      goal: Read a payout\n",
+        "      goal: Read a payout\n      allow_body: true\n",
+    );
+    let fx = Fixture::new(&files);
+    let s = bundle::load(fx.dir.path(), now()).unwrap();
+    assert!(!s.routes[1].refuses_body, "allowed");
+    let s = bundle::load(Fixture::new(&base()).dir.path(), now()).unwrap();
+    assert!(!s.routes[0].refuses_body, "a POST takes a body");
+    assert!(
+        s.routes[1].refuses_body,
+        "a GET that reads none refuses one"
+    );
+}
+
 // ---------------------------------------------------------------- serde errors
 
 #[test]

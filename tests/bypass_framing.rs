@@ -127,7 +127,7 @@ fn cases() -> Vec<Framing> {
         case(
             "TE xchunked",
             req("PUT /files/a HTTP/1.1", &[ENV, "Transfer-Encoding: xchunked"], "0\r\n\r\n"),
-            &[400],
+            &[501],
             &[],
         ),
         case(
@@ -137,7 +137,7 @@ fn cases() -> Vec<Framing> {
                 &[ENV, "Transfer-Encoding: chunked, identity"],
                 "0\r\n\r\n",
             ),
-            &[400],
+            &[501],
             &[],
         ),
         case(
@@ -147,7 +147,7 @@ fn cases() -> Vec<Framing> {
                 &[ENV, "Transfer-Encoding: chunked", "Transfer-Encoding: identity"],
                 "0\r\n\r\n",
             ),
-            &[400],
+            &[501],
             &[],
         ),
         case(
@@ -388,7 +388,7 @@ fn cases() -> Vec<Framing> {
             &[],
         ),
         case(
-            "h2c upgrade, then the h2 preface: no h2 on this connection",
+            "h2c upgrade, then the h2 preface: no h2 on this connection (the preface is a refused head)",
             [
                 req(
                     "GET /items/1 HTTP/1.1",
@@ -398,7 +398,7 @@ fn cases() -> Vec<Framing> {
                 b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
             ]
             .concat(),
-            &[200],
+            &[200, 400],
             &[("GET", "/items/1", "")],
         ),
     ]
@@ -425,9 +425,9 @@ async fn expect_continue_is_answered_only_where_the_body_is_wanted() {
     let head = |line: &str| req(line, &[ENV, expect, "Content-Length: 17"], "");
     let mut cases = vec![
         case(
-            "denied route",
+            "a DELETE's body, refused before it is asked for",
             head("DELETE /items/1 HTTP/1.1"),
-            &[403],
+            &[400],
             &[],
         ),
         case(
@@ -496,7 +496,7 @@ async fn expect_continue_is_answered_only_where_the_body_is_wanted() {
 }
 
 /// The body of a refused `Expect` request is never forwarded, even when the client sends it
-/// anyway on the same connection: it is read as the next request, which is refused.
+/// anyway on the same connection: the connection closes after the refusal.
 #[tokio::test]
 async fn an_unsolicited_body_after_a_refusal_is_not_forwarded() {
     let up = Upstream::start().await;
@@ -507,7 +507,7 @@ async fn an_unsolicited_body_after_a_refusal_is_not_forwarded() {
     let body = smuggled();
     let bytes = [
         req(
-            "DELETE /items/1 HTTP/1.1",
+            "POST /approve HTTP/1.1",
             &[
                 ENV,
                 "Expect: 100-continue",
@@ -522,7 +522,10 @@ async fn an_unsolicited_body_after_a_refusal_is_not_forwarded() {
     // Read until the idle timeout closes the connection: everything sent was handled.
     let ex = exchange(gate.addr, &bytes, usize::MAX, false).await;
     assert!(ex.closed, "{ex:?}");
-    assert_eq!(ex.finals()[0].status, 403, "{ex:?}");
+    // Deferred (409); hyper closes the connection rather than read a body it never asked
+    // for, so the DELETE in it is never even parsed.
+    let statuses: Vec<u16> = ex.finals().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [409], "{ex:?}");
     assert!(!ex.interim().contains(&100), "{ex:?}");
     assert!(up.seen().is_empty(), "{:?}", up.seen());
 }

@@ -201,6 +201,7 @@ fn every_family_has_help_and_type() {
         ("toolgate_audit_records_dropped_total", "counter"),
         ("toolgate_build_info", "gauge"),
         ("toolgate_candidate_disagreements_total", "counter"),
+        ("toolgate_connection_errors_total", "counter"),
     ]
     .into();
     let got: HashMap<&str, &str> = e

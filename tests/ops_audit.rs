@@ -298,11 +298,65 @@ async fn a_client_that_goes_away_still_leaves_a_record() {
     s.write_all(head.as_bytes()).await.unwrap();
     eventually("the request upstream", || async { !up.seen().is_empty() }).await;
     drop(s);
-    // The tool may have acted; nobody heard its answer.
+    // The tool may have acted; nobody heard its answer; the tool was not at fault.
     let rec = gate.decision("req-gone").await;
     assert_eq!(rec["verdict"], "ALLOW");
-    assert_eq!(rec["final_runtime_action"], "upstream_error");
+    assert_eq!(rec["final_runtime_action"], "client_cancelled");
     assert_eq!(rec["upstream_status"], Value::Null);
     let m = gate.metrics().await;
     assert_eq!(m.get("toolgate_requests_in_flight", &[]), Some(0.0));
+    assert_eq!(
+        m.sum("toolgate_upstream_errors_total", &[]),
+        0.0,
+        "a client leaving is no upstream error"
+    );
+}
+
+/// A client that leaves while the tool's response streams is recorded as a cancel, with the
+/// tool's status: the tool answered, the client did not hear it all.
+#[tokio::test]
+async fn a_client_that_leaves_mid_response_is_recorded_with_the_tools_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The tool sends its head and a first chunk, then holds the rest.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+                    )
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let mut gate = Sidecar::start(&url, |_, _| {}).await;
+    let mut s = tokio::net::TcpStream::connect(gate.proxy).await.unwrap();
+    let head = format!(
+        "GET /db/v1/tenants/t-42 HTTP/1.1\r\nhost: {}\r\nx-request-id: req-left\r\n\
+         x-actor-role: viewer\r\nx-environment: production\r\n\r\n",
+        gate.proxy
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("first") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("the first chunk arrives")
+            .unwrap();
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    drop(s);
+    let rec = gate.decision("req-left").await;
+    assert_eq!(rec["final_runtime_action"], "client_cancelled");
+    assert_eq!(rec["upstream_status"], 200);
+    let m = gate.metrics().await;
+    assert_eq!(m.sum("toolgate_upstream_errors_total", &[]), 0.0);
+    gate.stop().await;
 }

@@ -35,6 +35,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
             action: PreparedAction::default(),
             context: Default::default(),
             mode: Mode::Enforce,
+            refuses_body: false,
         })
         .collect();
     Snapshot {

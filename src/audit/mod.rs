@@ -27,6 +27,12 @@ pub enum FinalAction {
     ExecutionStopped,
     /// Sent to the tool API, which gave no usable answer.
     UpstreamError,
+    /// ALLOWed, but not sent: `upstream.max_concurrent_requests` exchanges were under way.
+    UpstreamOverloaded,
+    /// The client went away before its answer was complete: before a decision, while the
+    /// tool API worked (the tool may have acted; `upstream_status` is null), or while the
+    /// response streamed (`upstream_status` is the tool's).
+    ClientCancelled,
 }
 
 /// What a candidate bundle would have decided, recorded when it disagrees with the live one.

@@ -261,6 +261,9 @@ pub struct RouteSpec {
     #[serde(default)]
     pub questions: OrderedMap<Str, String>,
     pub mode: Option<Str>,
+    /// GET, HEAD, DELETE, OPTIONS and TRACE routes only: stream a request body to the
+    /// upstream unevaluated instead of refusing one. Default false.
+    pub allow_body: Option<Spanned<bool>>,
 }
 
 /// Where one context field is read: exactly one of the four keys.

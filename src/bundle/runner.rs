@@ -211,6 +211,20 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
             now,
         );
     }
+    // As the proxy: a body on a method without body semantics, unread and not allowed.
+    if route.refuses_body && req.body.as_deref().is_some_and(|b| !b.is_empty()) {
+        let why = format!(
+            "a {} request may not carry a body on this route",
+            req.method
+        );
+        return fixed(
+            snapshot,
+            &route.action,
+            IssueCode::InvalidRequest,
+            vec![why],
+            now,
+        );
+    }
     // As the proxy: the body is read when the context reads it or an approval binds it;
     // an empty body is read as zero bytes.
     let reads = route.context.reads_body || snapshot.trust.buffers_body(&headers);

@@ -77,6 +77,13 @@ pub struct Upstream {
     /// passes the client gets 504. Default `30s`.
     #[serde(default = "defaults::response_timeout")]
     pub response_timeout: HumanDuration,
+    /// Requests under way to the upstream at once (each holds one upstream connection);
+    /// an ALLOWed request over it is answered 503 and never sent. Default `256`.
+    #[serde(default = "defaults::max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Idle keep-alive connections kept open to the upstream. Default `32`.
+    #[serde(default = "defaults::max_idle_connections")]
+    pub max_idle_connections: usize,
 }
 
 /// PEM files for TLS termination. Relative paths resolve against the config file's dir.
@@ -120,6 +127,15 @@ pub struct Limits {
     /// Default `10000`.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// Concurrent HTTP/2 streams per client connection; more are refused (RST_STREAM
+    /// REFUSED_STREAM). Default `100`.
+    #[serde(default = "defaults::max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    /// A response write to the client that makes no progress for this long closes the
+    /// connection (a client that stops reading), releasing its upstream exchange. Default
+    /// `30s`.
+    #[serde(default = "defaults::response_write_timeout")]
+    pub response_write_timeout: HumanDuration,
 }
 
 /// Values given on the command line; each replaces the file's value when set.
@@ -170,6 +186,18 @@ mod defaults {
     pub fn max_connections() -> usize {
         10_000
     }
+    pub fn max_concurrent_streams() -> u32 {
+        100
+    }
+    pub fn response_write_timeout() -> HumanDuration {
+        HumanDuration::secs(30)
+    }
+    pub fn max_concurrent_requests() -> usize {
+        256
+    }
+    pub fn max_idle_connections() -> usize {
+        32
+    }
 }
 
 impl Default for Upstream {
@@ -178,6 +206,8 @@ impl Default for Upstream {
             url: defaults::upstream_url(),
             connect_timeout: defaults::connect_timeout(),
             response_timeout: defaults::response_timeout(),
+            max_concurrent_requests: defaults::max_concurrent_requests(),
+            max_idle_connections: defaults::max_idle_connections(),
         }
     }
 }
@@ -190,6 +220,8 @@ impl Default for Limits {
             max_body_bytes: defaults::max_body_bytes(),
             body_read_timeout: defaults::body_read_timeout(),
             max_connections: defaults::max_connections(),
+            max_concurrent_streams: defaults::max_concurrent_streams(),
+            response_write_timeout: defaults::response_write_timeout(),
         }
     }
 }

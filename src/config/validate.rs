@@ -79,6 +79,10 @@ impl Config {
                 self.limits.header_read_timeout,
             ),
             ("limits.body_read_timeout", self.limits.body_read_timeout),
+            (
+                "limits.response_write_timeout",
+                self.limits.response_write_timeout,
+            ),
         ] {
             if d.get() == Duration::ZERO {
                 err(path, "must be more than 0".into());
@@ -117,6 +121,15 @@ impl Config {
         }
         if l.max_connections == 0 {
             err("limits.max_connections", "must be at least 1".into());
+        }
+        if l.max_concurrent_streams == 0 {
+            err("limits.max_concurrent_streams", "must be at least 1".into());
+        }
+        if self.upstream.max_concurrent_requests == 0 {
+            err(
+                "upstream.max_concurrent_requests",
+                "must be at least 1".into(),
+            );
         }
         match &self.candidate_policies {
             Some(p) if !p.is_dir() => err(

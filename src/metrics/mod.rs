@@ -6,7 +6,11 @@
 //! Labels are bounded: `route` is a route name from the bundle (or `unmatched`), never a raw
 //! path; `verdict`, `issue` and `kind` come from closed enums.
 
-use crate::policy::issue::{IssueCode, IssueSet, ISSUE_COUNT};
+mod table;
+
+use table::RouteHandles;
+pub use table::RouteMetricsTable;
+
 use crate::policy::Verdict;
 use crate::snapshot::BundleMeta;
 use prometheus::{
@@ -36,14 +40,18 @@ pub enum UpstreamErrorKind {
     Timeout,
     Protocol,
     Reset,
+    /// ALLOWed, but `upstream.max_concurrent_requests` were already under way: refused
+    /// with 503 and never sent.
+    Overloaded,
 }
 
 impl UpstreamErrorKind {
-    pub const ALL: [UpstreamErrorKind; 4] = [
+    pub const ALL: [UpstreamErrorKind; 5] = [
         UpstreamErrorKind::Connect,
         UpstreamErrorKind::Timeout,
         UpstreamErrorKind::Protocol,
         UpstreamErrorKind::Reset,
+        UpstreamErrorKind::Overloaded,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -52,6 +60,60 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "timeout",
             UpstreamErrorKind::Protocol => "protocol",
             UpstreamErrorKind::Reset => "reset",
+            UpstreamErrorKind::Overloaded => "overloaded",
+        }
+    }
+}
+
+/// Why a client connection ended badly where no request could be answered or audited: the
+/// peer never completed a head, or the transport itself failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnError {
+    /// No complete request head (or TLS handshake, or HTTP/2 preface) in
+    /// `limits.header_read_timeout`.
+    HeaderTimeout,
+    /// The peer closed the connection part-way through a request head.
+    ClosedMidHead,
+    /// The TLS handshake failed.
+    TlsHandshake,
+    /// The protocol spoken is not the one ALPN agreed.
+    AlpnMismatch,
+    /// An HTTP/2 protocol error ended the connection (GOAWAY).
+    H2Protocol,
+    /// A chunked request body broke its framing (the request itself is answered).
+    BadChunk,
+    /// The client read nothing of a response for `limits.response_write_timeout`.
+    WriteTimeout,
+    /// Accepted while out of file descriptors: answered 503 from the reserve and closed.
+    FdExhausted,
+    /// Any other transport error.
+    Io,
+}
+
+impl ConnError {
+    pub const ALL: [ConnError; 9] = [
+        ConnError::HeaderTimeout,
+        ConnError::ClosedMidHead,
+        ConnError::TlsHandshake,
+        ConnError::AlpnMismatch,
+        ConnError::H2Protocol,
+        ConnError::BadChunk,
+        ConnError::WriteTimeout,
+        ConnError::FdExhausted,
+        ConnError::Io,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            ConnError::HeaderTimeout => "header_timeout",
+            ConnError::ClosedMidHead => "closed_mid_head",
+            ConnError::TlsHandshake => "tls_handshake",
+            ConnError::AlpnMismatch => "alpn_mismatch",
+            ConnError::H2Protocol => "h2_protocol",
+            ConnError::BadChunk => "bad_chunk",
+            ConnError::WriteTimeout => "write_timeout",
+            ConnError::FdExhausted => "fd_exhausted",
+            ConnError::Io => "io",
         }
     }
 }
@@ -73,6 +135,8 @@ pub struct Metrics {
     last_reload_success: Gauge,
     audit_dropped: IntCounter,
     candidate_disagreements: IntCounterVec,
+    /// Indexed by `ConnError as usize`, every reason exported from the start.
+    conn_errors: Arc<[IntCounter; ConnError::ALL.len()]>,
 }
 
 fn counter_vec(
@@ -116,7 +180,14 @@ impl Metrics {
             )?,
         )?;
         build_info.with_label_values(&[build_version]).set(1);
+        let conn_errors = counter_vec(
+            r,
+            "toolgate_connection_errors_total",
+            "Client connections that ended without a request to answer or audit, by reason (header_timeout, closed_mid_head, tls_handshake, alpn_mismatch, h2_protocol, bad_chunk, write_timeout, fd_exhausted, io).",
+            &["reason"],
+        )?;
         Ok(Metrics {
+            conn_errors: Arc::new(ConnError::ALL.map(|e| conn_errors.with_label_values(&[e.label()]))),
             registry: registry.clone(),
             decisions: counter_vec(
                 r,
@@ -273,6 +344,11 @@ impl Metrics {
         self.reload_failure.inc();
     }
 
+    /// Counts a connection that ended for `why`.
+    pub fn connection_error(&self, why: ConnError) {
+        self.conn_errors[why as usize].inc();
+    }
+
     /// The handle the audit sink counts dropped records into.
     pub fn audit_dropped(&self) -> IntCounter {
         self.audit_dropped.clone()
@@ -302,125 +378,5 @@ pub struct InFlight(IntGauge);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// Pre-resolved handles for one route. Rarely-hit series (shadow verdicts, issue codes,
-/// candidate disagreements) are resolved on first use, so a bundle with many routes does
-/// not export hundreds of zero series; after that, a use is one atomic load.
-struct RouteHandles {
-    name: Arc<str>,
-    decisions: [IntCounter; 3],
-    upstream_errors: [IntCounter; 4],
-    upstream: Histogram,
-    shadow: [OnceLock<IntCounter>; 3],
-    issues: [OnceLock<IntCounter>; ISSUE_COUNT],
-    disagreements: [OnceLock<IntCounter>; 9],
-    families: Metrics,
-}
-
-impl RouteHandles {
-    fn issue(&self, code: IssueCode) -> &IntCounter {
-        self.issues[code as usize].get_or_init(|| {
-            self.families
-                .decision_issues
-                .with_label_values(&[&*self.name, code.as_str()])
-        })
-    }
-}
-
-const fn verdict_index(v: Verdict) -> usize {
-    match v {
-        Verdict::Allow => 0,
-        Verdict::Deny => 1,
-        Verdict::Defer => 2,
-    }
-}
-
-/// The request path's view of the metrics for one snapshot: index `i` is the snapshot's
-/// route `i`; `None` is the unmatched bucket.
-pub struct RouteMetricsTable {
-    routes: Box<[RouteHandles]>,
-    decision_duration: Histogram,
-}
-
-impl std::fmt::Debug for RouteMetricsTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouteMetricsTable")
-            .field("routes", &self.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RouteMetricsTable {
-    fn route(&self, route: Option<usize>) -> &RouteHandles {
-        let unmatched = self.routes.len() - 1;
-        let i = route.unwrap_or(unmatched);
-        debug_assert!(i <= unmatched, "route index {i} out of range");
-        // An out-of-range index is a wiring bug; count it as unmatched rather than panic
-        // on the request path.
-        &self.routes[i.min(unmatched)]
-    }
-
-    /// Counts one decision: its verdict (into the shadow family for shadow routes), each of
-    /// its issues, and how long it took.
-    pub fn decided(
-        &self,
-        route: Option<usize>,
-        verdict: Verdict,
-        shadow: bool,
-        issues: IssueSet,
-        decision_seconds: f64,
-    ) {
-        let h = self.route(route);
-        let v = verdict_index(verdict);
-        if shadow {
-            h.shadow[v]
-                .get_or_init(|| {
-                    h.families
-                        .shadow_decisions
-                        .with_label_values(&[&*h.name, verdict.label()])
-                })
-                .inc();
-        } else {
-            h.decisions[v].inc();
-        }
-        for code in issues.iter() {
-            h.issue(code).inc();
-        }
-        self.decision_duration.observe(decision_seconds);
-    }
-
-    /// Observes the upstream latency of a forwarded request.
-    pub fn upstream(&self, route: Option<usize>, seconds: f64) {
-        self.route(route).upstream.observe(seconds);
-    }
-
-    /// Counts a forwarded request that got no usable response.
-    pub fn upstream_error(&self, route: Option<usize>, kind: UpstreamErrorKind) {
-        self.route(route).upstream_errors[kind as usize].inc();
-    }
-
-    /// Counts a request where the candidate bundle disagreed with the live one.
-    pub fn candidate_disagreement(&self, route: Option<usize>, live: Verdict, candidate: Verdict) {
-        let h = self.route(route);
-        h.disagreements[verdict_index(live) * 3 + verdict_index(candidate)]
-            .get_or_init(|| {
-                h.families.candidate_disagreements.with_label_values(&[
-                    &*h.name,
-                    live.label(),
-                    candidate.label(),
-                ])
-            })
-            .inc();
-    }
-
-    /// Number of routes (excluding the unmatched bucket).
-    pub fn len(&self) -> usize {
-        self.routes.len() - 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

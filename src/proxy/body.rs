@@ -106,6 +106,40 @@ where
         Ok(RequestBody::Buffered(bytes))
     }
 
+    /// The body of a request whose route refuses one (`Route::refuses_body`): empty, or
+    /// refused. A declared length is refused at once; a chunked or HTTP/2 body is read
+    /// (up to `deadline`) only to learn whether it ends before its first byte.
+    pub async fn require_empty(
+        body: B,
+        method: &http::Method,
+        deadline: Duration,
+    ) -> Result<RequestBody<B>, Refusal> {
+        let none = || Ok(RequestBody::Buffered(Bytes::new()));
+        if body.is_end_stream() {
+            return none();
+        }
+        if body.size_hint().lower() > 0 {
+            return Err(Refusal::BodyNotAllowed(method.clone()));
+        }
+        match tokio::time::timeout(deadline, Limited::new(body, 0).collect()).await {
+            Err(_elapsed) => Err(Refusal::BodyTimeout),
+            Ok(Ok(_empty)) => none(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                Err(Refusal::BodyNotAllowed(method.clone()))
+            }
+            Ok(Err(e)) => Err(Refusal::BodyUnreadable(e.to_string())),
+        }
+    }
+
+    /// Whether the body streams with no known length: hyper's client would send none on a
+    /// GET or HEAD unless `Transfer-Encoding: chunked` is set explicitly.
+    pub fn unknown_length(&self) -> bool {
+        match self {
+            RequestBody::Buffered(_) => false,
+            RequestBody::Streaming(b) => !b.is_end_stream() && b.size_hint().exact().is_none(),
+        }
+    }
+
     /// The bytes toolgate read, for context extraction.
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {

@@ -11,12 +11,15 @@ pub mod headers;
 pub mod refusal;
 pub mod target;
 mod trail;
+pub mod unparsed;
+
+pub use unparsed::refuse_unparsed;
 
 use crate::approval::ReplayCache;
 use crate::authorize::Clock;
 use crate::config::Config;
 use crate::extract::{extract, RequestView};
-use crate::forward::{self, Upstream};
+use crate::forward::Upstream;
 use crate::identity::evidence::{authorize_with, TrustInput};
 use crate::identity::ClientCert;
 use crate::ops::Ops;
@@ -212,15 +215,21 @@ where
 
     // 2. Extract: the route's context, reading the body only if the context needs it (or
     // a signed approval, which binds the body, comes with it).
-    let body = RequestBody::take(
-        body,
-        route.context.reads_body.then_some(&route.context),
-        snapshot.trust.buffers_body(&parts.headers),
-        &parts.headers,
-        gate.max_body_bytes,
-        gate.body_read_timeout,
-    )
-    .await?;
+    // A method without body semantics carries none past toolgate unless the route reads
+    // or allows it: an upstream that ignores such a body would run what hides in it.
+    let body = if route.refuses_body {
+        RequestBody::require_empty(body, &parts.method, gate.body_read_timeout).await?
+    } else {
+        RequestBody::take(
+            body,
+            route.context.reads_body.then_some(&route.context),
+            snapshot.trust.buffers_body(&parts.headers),
+            &parts.headers,
+            gate.max_body_bytes,
+            gate.body_read_timeout,
+        )
+        .await?
+    };
     if let RequestBody::Buffered(bytes) = &body {
         trail.body(bytes);
     }
@@ -287,10 +296,18 @@ where
         &peer,
         &tags,
     );
+    if body.unknown_length() {
+        // hyper's client drops a GET's or HEAD's body of unknown length unless told.
+        parts.headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
+    let slot = gate.upstream.slot()?;
     trail.sending();
     let resp = gate
         .upstream
-        .send(Request::from_parts(parts, body.into_body()))
+        .send(Request::from_parts(parts, body.into_body()), slot)
         .await?;
     trail.answered(resp.status());
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -301,10 +318,7 @@ where
     }
     let (mut resp_parts, resp_body) = resp.into_parts();
     headers::strip_response(&mut resp_parts.headers);
-    Ok((
-        Response::from_parts(resp_parts, forward::response_body(resp_body)),
-        verdict,
-    ))
+    Ok((Response::from_parts(resp_parts, resp_body), verdict))
 }
 
 /// Polls a future, turning a panic into `Err` so the caller can still answer.

@@ -38,6 +38,9 @@ pub enum Refusal {
     BodyTimeout,
     /// The client's body stream failed before it was complete (400).
     BodyUnreadable(String),
+    /// A non-empty body on a method without body semantics, on a route that neither reads
+    /// nor allows one (400).
+    BodyNotAllowed(http::Method),
     /// The policy denied the action (403).
     Denied(Box<Decision>),
     /// The policy deferred the action to a person (409).
@@ -51,6 +54,12 @@ pub enum Refusal {
     UpstreamTimeout(&'static str),
     /// ALLOWed, but the upstream's answer was not valid HTTP (502).
     UpstreamBadResponse(String),
+    /// ALLOWed, but `upstream.max_concurrent_requests` exchanges were under way (503); the
+    /// request was not sent and will not be.
+    UpstreamOverloaded { limit: usize },
+    /// The HTTP/1.1 framing guard refused the head before it was parsed (400; 414, 431,
+    /// or 501 for an unknown transfer coding).
+    Unparsed(super::unparsed::Framing),
     /// A bug: the request path panicked (500). Nothing after the panic point ran.
     Internal,
 }
@@ -165,6 +174,23 @@ impl Refusal {
                     format!("request body could not be read: {why}"),
                 ),
             ),
+            Refusal::BodyNotAllowed(method) => (
+                StatusCode::BAD_REQUEST,
+                Body::Invalid(
+                    InvalidRequest,
+                    format!("a {method} request may not carry a body on this route: toolgate does not evaluate it, and an upstream that ignores {method} bodies would read it as another request (a route may set allow_body to stream one)"),
+                ),
+            ),
+            Refusal::Unparsed(why) => {
+                use super::unparsed::Framing;
+                let status = match &why {
+                    Framing::Malformed(_) | Framing::Ambiguous(_) => StatusCode::BAD_REQUEST,
+                    Framing::TooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    Framing::UriTooLong => StatusCode::URI_TOO_LONG,
+                    Framing::UnknownCoding(_) => StatusCode::NOT_IMPLEMENTED,
+                };
+                (status, Body::Invalid(InvalidRequest, why.to_string()))
+            }
             Refusal::Denied(d) => (StatusCode::FORBIDDEN, Body::Decision(d)),
             Refusal::Deferred(d) => (StatusCode::CONFLICT, Body::Decision(d)),
             Refusal::AwaitingApproval(d, r) => (StatusCode::CONFLICT, Body::Approval(d, r)),
@@ -193,6 +219,15 @@ impl Refusal {
                     why,
                     Verdict::Allow,
                     Some(UpstreamErrorKind::Protocol),
+                ),
+            ),
+            Refusal::UpstreamOverloaded { limit } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Body::Fault(
+                    "UPSTREAM_OVERLOADED",
+                    format!("{limit} requests to the upstream are already under way (upstream.max_concurrent_requests); this one was not sent"),
+                    Verdict::Allow,
+                    Some(UpstreamErrorKind::Overloaded),
                 ),
             ),
             Refusal::Internal => (

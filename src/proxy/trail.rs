@@ -59,6 +59,11 @@ pub(super) struct Trail {
     answered: bool,
     /// The upstream's answer turned out unusable (a 101, a body that broke off).
     failed: bool,
+    /// ALLOWed but never sent: the upstream fan-out bound was reached.
+    overloaded: bool,
+    /// The client got its whole answer (a refusal rendered, or the forwarded body to its
+    /// end); dropped unsettled, the trail records a client that went away.
+    settled: bool,
     candidate: Option<CandidateInput>,
     _in_flight: InFlight,
 }
@@ -98,6 +103,8 @@ impl Trail {
             upstream_started: None,
             answered: false,
             failed: false,
+            overloaded: false,
+            settled: false,
             candidate: None,
             _in_flight: ops.metrics.in_flight(),
         }
@@ -238,6 +245,7 @@ impl Trail {
     /// counts the decision if the policy never got to make one, and records the verdict the
     /// client was sent.
     pub(super) fn refused(&mut self, r: &Rendered) {
+        self.settled = true;
         if !self.counted {
             // Refused before any stage timed itself (a bad target, an oversized head): all
             // the time so far was spent deciding.
@@ -257,7 +265,13 @@ impl Trail {
     }
 
     fn upstream_failed(&mut self, kind: UpstreamErrorKind) {
-        self.failed = true;
+        match kind {
+            UpstreamErrorKind::Overloaded => self.overloaded = true,
+            UpstreamErrorKind::Connect
+            | UpstreamErrorKind::Timeout
+            | UpstreamErrorKind::Protocol
+            | UpstreamErrorKind::Reset => self.failed = true,
+        }
         self.table.upstream_error(self.route_index(), kind);
     }
 
@@ -272,8 +286,12 @@ impl Trail {
     }
 
     fn final_action(&self) -> FinalAction {
-        if self.failed || (self.sent && !self.answered) {
+        if self.overloaded {
+            FinalAction::UpstreamOverloaded
+        } else if self.failed {
             FinalAction::UpstreamError
+        } else if !self.settled {
+            FinalAction::ClientCancelled
         } else if self.answered {
             FinalAction::Forwarded
         } else {
@@ -342,7 +360,11 @@ impl Body for Followed {
                     trail.upstream_failed(UpstreamErrorKind::Reset);
                 }
             }
-            Poll::Ready(None) => self.trail = None,
+            Poll::Ready(None) => {
+                if let Some(mut trail) = self.trail.take() {
+                    trail.settled = true;
+                }
+            }
             Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
         }
         polled
@@ -354,5 +376,17 @@ impl Body for Followed {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl Drop for Followed {
+    /// hyper may drop a body it has written to its declared end without polling past it:
+    /// that is a complete answer, not a client that left.
+    fn drop(&mut self) {
+        if let Some(trail) = &mut self.trail {
+            if self.inner.is_end_stream() {
+                trail.settled = true;
+            }
+        }
     }
 }

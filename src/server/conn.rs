@@ -1,10 +1,16 @@
 //! One client connection, from accept to close: the TLS handshake and the first request
-//! bytes under the header-read deadline, then HTTP/1.1 or HTTP/2 (as negotiated by ALPN or
-//! announced by the h2 preface) with toolgate's limits, until the peer leaves or shutdown
-//! asks it to finish its in-flight requests.
+//! bytes under the header-read deadline, then HTTP/1.1 (behind the framing guard) or HTTP/2
+//! (as negotiated by ALPN or announced by the h2 preface) with toolgate's limits and the
+//! response write deadline, until the peer leaves or shutdown asks it to finish its
+//! in-flight requests. A connection that ends with no request to answer is counted by
+//! reason (`toolgate_connection_errors_total`).
 
+use super::deadline::WriteDeadline;
+use super::guard::Guard;
+use super::refused::{GuardHooks, Slot};
 use super::sniff::{sniff, Prefixed, Protocol};
 use crate::identity::ClientCert;
+use crate::metrics::ConnError;
 use crate::proxy::{self, headers::Peer, Gate};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -13,6 +19,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,14 +29,14 @@ use tokio_rustls::TlsAcceptor;
 
 /// HTTP/2 liveness pings: a peer that stops answering is disconnected.
 const H2_KEEPALIVE: Duration = Duration::from_secs(20);
-/// Concurrent HTTP/2 streams per connection.
-const H2_MAX_STREAMS: u32 = 256;
 
 /// Per-connection limits, from `limits.*`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ConnLimits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
+    pub max_concurrent_streams: u32,
+    pub response_write_timeout: Duration,
 }
 
 impl ConnLimits {
@@ -50,7 +57,8 @@ pub(super) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let peer = Peer::new(addr, tls.is_some());
+    let tls_used = tls.is_some();
+    let peer = Peer::new(addr, tls_used);
     let opening = tokio::time::timeout(limits.header_read_timeout, async {
         match tls {
             None => {
@@ -78,7 +86,7 @@ pub(super) async fn serve(
                     _ => true,
                 };
                 if !agreed {
-                    return Err(std::io::Error::other("protocol differs from ALPN"));
+                    return Err(std::io::Error::other(ALPN_MISMATCH));
                 }
                 Ok(Some(Opened::Tls(
                     proto,
@@ -93,26 +101,62 @@ pub(super) async fn serve(
         r = opening => r,
         () = stopping(&mut shutdown) => return,
     };
-    let result = match opened {
+    let metrics = &gate.ops.metrics;
+    match opened {
         Err(_elapsed) => {
             tracing::debug!(%addr, "connection closed: no request within header_read_timeout");
-            return;
+            metrics.connection_error(ConnError::HeaderTimeout);
         }
         Ok(Err(e)) => {
             tracing::debug!(%addr, error = %e, "connection closed while opening");
-            return;
+            metrics.connection_error(opening_error(&e, tls_used));
         }
-        Ok(Ok(None)) => return,
+        Ok(Ok(None)) => {}
         Ok(Ok(Some(Opened::Plain(proto, io)))) => {
-            serve_http(io, proto, peer, None, gate, limits, shutdown).await
+            serve_http(io, proto, peer, None, gate, limits, shutdown).await;
         }
         Ok(Ok(Some(Opened::Tls(proto, io, client)))) => {
-            serve_http(io, proto, peer, client, gate, limits, shutdown).await
+            serve_http(io, proto, peer, client, gate, limits, shutdown).await;
         }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%addr, error = %e, "connection ended with an error");
     }
+}
+
+/// Why a connection failed before its first request bytes.
+fn opening_error(e: &std::io::Error, tls: bool) -> ConnError {
+    if e.to_string() == ALPN_MISMATCH {
+        ConnError::AlpnMismatch
+    } else if tls {
+        ConnError::TlsHandshake
+    } else {
+        ConnError::Io
+    }
+}
+
+const ALPN_MISMATCH: &str = "protocol differs from ALPN";
+
+/// Why a served connection ended with an error, if it is one to count. hyper's own
+/// header-read timeout is a slow client while a head is under way (`mid_head`), and the
+/// keep-alive idle limit otherwise; `TimedOut` from below is the write deadline; an HTTP/2
+/// error that is not I/O is the peer breaking the protocol.
+fn ended_error(e: &hyper::Error, proto: Protocol, mid_head: bool) -> Option<ConnError> {
+    use std::error::Error as _;
+    if e.is_timeout() {
+        return mid_head.then_some(ConnError::HeaderTimeout);
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(match io.kind() {
+                std::io::ErrorKind::TimedOut => ConnError::WriteTimeout,
+                _ => ConnError::Io,
+            });
+        }
+        source = s.source();
+    }
+    Some(match proto {
+        Protocol::Http2 => ConnError::H2Protocol,
+        Protocol::Http1 => ConnError::Io,
+    })
 }
 
 enum Opened {
@@ -132,10 +176,18 @@ async fn serve_http<I>(
     gate: Arc<Gate>,
     limits: ConnLimits,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), hyper::Error>
-where
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let addr = peer.addr;
+    let metrics = gate.ops.metrics.clone();
+    let mid_head = Arc::new(AtomicBool::new(false));
+    let slot = Slot::default();
+    let hooks = GuardHooks {
+        gate: gate.clone(),
+        slot: slot.clone(),
+        mid_head: mid_head.clone(),
+    };
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let gate = gate.clone();
         // The verified client certificate reaches the request path as an extension: set
@@ -144,11 +196,20 @@ where
             req.extensions_mut().insert(c.clone());
         }
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(&gate, peer, req).await) }
+        // The guard's stand-in for a head it refused (HTTP/1.1 only).
+        let refused = slot.take(&req);
+        async move {
+            Ok::<_, Infallible>(match refused {
+                Some((why, head)) => proxy::refuse_unparsed(&gate, why, head),
+                None => proxy::handle(&gate, peer, req).await,
+            })
+        }
     });
-    let io = TokioIo::new(io);
-    match proto {
+    let io = WriteDeadline::new(io, limits.response_write_timeout);
+    let result = match proto {
         Protocol::Http1 => {
+            // Every head is judged by the guard before hyper's parser sees it.
+            let io = TokioIo::new(Guard::new(io, limits.backstop(), hooks));
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 // Also bounds the idle time between keep-alive requests.
@@ -158,14 +219,21 @@ where
             drive(conn, |c| c.graceful_shutdown(), shutdown).await
         }
         Protocol::Http2 => {
+            let io = TokioIo::new(io);
             let conn = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(limits.backstop()).unwrap_or(u32::MAX))
-                .max_concurrent_streams(H2_MAX_STREAMS)
+                .max_concurrent_streams(limits.max_concurrent_streams)
                 .keep_alive_interval(H2_KEEPALIVE)
                 .keep_alive_timeout(H2_KEEPALIVE)
                 .serve_connection(io, service);
             drive(conn, |c| c.graceful_shutdown(), shutdown).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%addr, error = %e, "connection ended with an error");
+        if let Some(why) = ended_error(&e, proto, mid_head.load(Ordering::Relaxed)) {
+            metrics.connection_error(why);
         }
     }
 }

@@ -10,6 +10,9 @@
 mod accept;
 pub(crate) use accept::accept_until;
 mod conn;
+mod deadline;
+mod guard;
+mod refused;
 mod sidecar;
 mod sniff;
 mod tls;
@@ -70,6 +73,8 @@ impl Server {
             limits: ConnLimits {
                 header_read_timeout: cfg.limits.header_read_timeout.get(),
                 max_header_bytes: cfg.limits.max_header_bytes,
+                max_concurrent_streams: cfg.limits.max_concurrent_streams,
+                response_write_timeout: cfg.limits.response_write_timeout.get(),
             },
             max_connections: cfg.limits.max_connections,
             grace: cfg.shutdown_grace.get(),

@@ -103,9 +103,10 @@ pub fn snapshot() -> Snapshot {
         .into_iter()
         .map(|(name, method, path, req, context, mode)| Route {
             name: name.into(),
-            method,
             path: path.into(),
             action: policy.prepare(Some(name), name, &[] as &[&str], &[], req, None),
+            refuses_body: toolgate::snapshot::is_bodiless_method(&method) && !context.reads_body,
+            method,
             context,
             mode,
         })

@@ -50,6 +50,11 @@ pub async fn start(snapshot: Snapshot, upstream: &str, tweak: impl FnOnce(&mut C
     }
 }
 
+/// The operations (metrics, audit sink) of a gate started with [`start`].
+pub fn ops(gate: SocketAddr) -> Arc<Ops> {
+    AUDITS.lock().unwrap()[&gate].clone()
+}
+
 /// The audit record of `request_id`, once the sink has filed it.
 pub async fn audit_record(gate: SocketAddr, request_id: &str) -> Option<Arc<AuditRecord>> {
     let ops = AUDITS.lock().unwrap().get(&gate).cloned()?;

@@ -320,6 +320,12 @@ pub(in crate::bundle) fn compile(
                 r.own,
                 Some(&r.questions),
             );
+            let method = r.method.expect("valid when there are no errors");
+            // Decided before the approval binding below makes the route buffer its body:
+            // binding a body the route does not evaluate is no reason to forward one.
+            let refuses_body = crate::snapshot::is_bodiless_method(&method)
+                && !r.context.reads_body
+                && !r.allow_body;
             let mut context = r.context;
             // A signed approval binds the body: a route that may need approval reads it,
             // so its DEFER can name the digest a reviewer approves.
@@ -329,10 +335,11 @@ pub(in crate::bundle) fn compile(
             Route {
                 action,
                 name: r.name,
-                method: r.method.expect("valid when there are no errors"),
+                method,
                 path: r.path.into(),
                 context,
                 mode: r.mode,
+                refuses_body,
             }
         })
         .collect();

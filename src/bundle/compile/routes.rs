@@ -17,6 +17,7 @@ pub(super) struct RouteDraft {
     pub(super) questions: QuestionTable,
     pub(super) context: ContextMap,
     pub(super) mode: Mode,
+    pub(super) allow_body: bool,
 }
 
 /// One compiled context entry, with where it was written.
@@ -297,6 +298,18 @@ pub(super) fn compile_routes(
             let mode = parse_mode(file, route.mode.as_ref(), &format!("{field}.mode"), sink)
                 .unwrap_or(base.mode);
 
+            let allow_body = route.allow_body.as_ref().is_some_and(|a| a.value);
+            if let (Some(a), Some(m)) = (&route.allow_body, &method) {
+                if !crate::snapshot::is_bodiless_method(m) {
+                    sink.at(
+                        file,
+                        a.referenced,
+                        &format!("{field}.allow_body"),
+                        format!("allow_body applies to GET, HEAD, DELETE, OPTIONS and TRACE routes; a {m} route always takes a body"),
+                    );
+                }
+            }
+
             // Context: defaults, each replaced by the route's own entry for that field.
             let own_entries =
                 context_entries(file, &route.context, &format!("{field}.context"), sink);
@@ -348,6 +361,7 @@ pub(super) fn compile_routes(
                 questions: route_questions,
                 context: ContextMap::compile(fields, &base.amount_field),
                 mode,
+                allow_body,
             });
         }
     }
