@@ -22,10 +22,19 @@ fn free_port() -> SocketAddr {
 }
 
 fn write_config(dir: &Path, listen: SocketAddr, upstream: &str, policies: &Path) -> PathBuf {
+    write_config_admin(dir, listen, free_port(), upstream, policies)
+}
+
+fn write_config_admin(
+    dir: &Path,
+    listen: SocketAddr,
+    admin: SocketAddr,
+    upstream: &str,
+    policies: &Path,
+) -> PathBuf {
     let path = dir.join("toolgate.yaml");
     let text = format!(
-        "apiVersion: toolgate.dev/v1alpha1\nkind: Config\nlisten: {listen}\nadmin_listen: {admin}\nupstream:\n  url: {upstream}\npolicies: {policies}\nshutdown_grace: 10s\n",
-        admin = free_port(),
+        "apiVersion: toolgate.dev/v1alpha1\nkind: Config\nlisten: {listen}\nadmin_listen: {admin}\nupstream:\n  url: {upstream}\npolicies: {policies}\nshutdown_grace: 10s\naudit:\n  sink: stdout\nlimits:\n  header_read_timeout: 60s\n",
         policies = policies.display(),
     );
     std::fs::write(&path, text).unwrap();
@@ -37,6 +46,22 @@ fn spawn(config: &Path) -> Child {
         .args(["serve", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `serve` with soft and hard open-file limits of `nofile` (so it cannot raise them).
+fn spawn_limited(config: &Path, nofile: u32) -> Child {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {nofile} && exec \"$0\" serve --config \"$1\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_toolgate"))
+        .arg(config)
+        .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -166,4 +191,76 @@ async fn sigterm_under_load_drains_then_exits_zero() {
         .expect("exits after draining");
     assert_eq!(code, 0, "{err}");
     assert_eq!(up.seen().len(), N, "nothing sent twice");
+}
+
+/// At the open-file limit a new client is answered 503 at once from the descriptor reserve
+/// (not left in the backlog), the admin listener still answers, and the refusals are counted.
+#[tokio::test]
+async fn at_the_descriptor_limit_clients_are_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, admin) = (free_port(), free_port());
+    let config = write_config_admin(
+        dir.path(),
+        listen,
+        admin,
+        &up.url(),
+        &root().join("policies/tools"),
+    );
+    let mut child = spawn_limited(&config, 64);
+    listening(listen).await;
+    listening(admin).await;
+    // Idle clients (they never send a head) until one is answered from the reserve.
+    let mut idle = Vec::new();
+    let refused = loop {
+        assert!(idle.len() < 200, "no 503 after {} connections", idle.len());
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => break String::from_utf8_lossy(&buf[..n]).into_owned(),
+            _ => idle.push(s),
+        }
+    };
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("FD_EXHAUSTED"), "{refused}");
+    // Still at the limit: the admin listener answers its probe.
+    let mut probe = TcpStream::connect(admin).await.unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), probe.read_to_string(&mut answer))
+        .await
+        .expect("the admin listener answers at the limit")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Below the limit again, the refusals are in the metrics.
+    drop(idle);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let count = loop {
+        let m = send_h1(admin, request("GET", admin, "/metrics", &[], "")).await;
+        if let Ok(m) = m {
+            let text = String::from_utf8_lossy(&m.body).into_owned();
+            let e = support::prom::parse(&text).unwrap();
+            if let Some(n) = e.get(
+                "toolgate_connection_errors_total",
+                &[("reason", "fd_exhausted")],
+            ) {
+                if n >= 1.0 {
+                    break n;
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no fd_exhausted count"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(count >= 1.0);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up.seen().is_empty());
 }

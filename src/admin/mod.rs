@@ -12,7 +12,7 @@ use crate::authorize::Clock;
 use crate::ops::Ops;
 use crate::proxy::headers::RequestIds;
 use crate::reload::Reloader;
-use crate::server::accept_until;
+use crate::server::{accept_until, AtFdLimit};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -68,6 +68,7 @@ impl Admin {
             MAX_CONNECTIONS,
             shutdown,
             "admin",
+            AtFdLimit::Serve,
             |stream, addr, permit| {
                 let admin = self.clone();
                 let service = service_fn(move |req| {

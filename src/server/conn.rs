@@ -9,12 +9,13 @@ use super::deadline::WriteDeadline;
 use super::guard::Guard;
 use super::refused::{GuardHooks, Slot};
 use super::sniff::{sniff, Prefixed, Protocol};
+use super::stall::{Progress, StallExecutor};
 use crate::identity::ClientCert;
 use crate::metrics::ConnError;
 use crate::proxy::{self, headers::Peer, Gate};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -199,10 +200,11 @@ async fn serve_http<I>(
         // The guard's stand-in for a head it refused (HTTP/1.1 only).
         let refused = slot.take(&req);
         async move {
-            Ok::<_, Infallible>(match refused {
+            let resp = match refused {
                 Some((why, head)) => proxy::refuse_unparsed(&gate, why, head),
                 None => proxy::handle(&gate, peer, req).await,
-            })
+            };
+            Ok::<_, Infallible>(resp.map(Progress))
         }
     });
     let io = WriteDeadline::new(io, limits.response_write_timeout);
@@ -220,7 +222,11 @@ async fn serve_http<I>(
         }
         Protocol::Http2 => {
             let io = TokioIo::new(io);
-            let conn = http2::Builder::new(TokioExecutor::new())
+            let exec = StallExecutor {
+                timeout: limits.response_write_timeout,
+                metrics: metrics.clone(),
+            };
+            let conn = http2::Builder::new(exec)
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(limits.backstop()).unwrap_or(u32::MAX))
                 .max_concurrent_streams(limits.max_concurrent_streams)

@@ -8,13 +8,15 @@
 //! [`Sidecar`] wraps the proxy with hot reload, the admin listener and the audit trail.
 
 mod accept;
-pub(crate) use accept::accept_until;
+pub use accept::raise_fd_limit;
+pub(crate) use accept::{accept_until, AtFdLimit};
 mod conn;
 mod deadline;
 mod guard;
 mod refused;
 mod sidecar;
 mod sniff;
+mod stall;
 mod tls;
 
 pub use sidecar::{Listeners, Sidecar};
@@ -103,6 +105,17 @@ impl Server {
             self.max_connections,
             shutdown,
             "proxy",
+            // A TLS client cannot read a plain-text reply: it is only closed.
+            match self.tls {
+                None => AtFdLimit::Refuse {
+                    reply: accept::FD_EXHAUSTED_REPLY,
+                    metrics: &self.gate.ops.metrics,
+                },
+                Some(_) => AtFdLimit::Refuse {
+                    reply: b"",
+                    metrics: &self.gate.ops.metrics,
+                },
+            },
             |stream, addr, permit| {
                 while conns.try_join_next().is_some() {}
                 let (gate, tls, limits, stop) = (
@@ -143,6 +156,17 @@ impl Server {
 /// `cfg.admin_listen`, and serves until `shutdown` completes, in-flight requests have
 /// drained and their audit records are written. `cfg` should be validated.
 pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // Every proxied request may hold a client socket and an upstream one.
+    let wanted = cfg.limits.max_connections + cfg.upstream.max_concurrent_requests + 64;
+    match raise_fd_limit() {
+        Some(limit) if limit < wanted as u64 => tracing::warn!(
+            limit,
+            wanted,
+            "the open-file limit is below max_connections + upstream.max_concurrent_requests: at the limit new clients get 503 from the descriptor reserve"
+        ),
+        Some(limit) => tracing::debug!(limit, "open-file limit"),
+        None => {}
+    }
     let sidecar = Sidecar::load(cfg.clone(), authorize::system_clock()).await?;
     let bind = |addr, what: &'static str| async move {
         TcpListener::bind(addr)
