@@ -17,7 +17,7 @@ use crate::authorize;
 use crate::extract::{extract, RequestView};
 use crate::identity::{ClientCert, TrustInput};
 use crate::policy::{IssueCode, IssueSet, Verdict};
-use crate::proxy::headers;
+use crate::headers;
 use crate::snapshot::Snapshot;
 use bytes::Bytes;
 use http::{HeaderMap, Method};

@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod extract;
 pub mod forward;
+pub mod headers;
 pub mod identity;
 pub mod metrics;
 pub mod ops;

@@ -10,7 +10,7 @@ mod routes;
 
 use crate::authorize::Clock;
 use crate::ops::Ops;
-use crate::proxy::headers::RequestIds;
+use crate::headers::RequestIds;
 use crate::reload::Reloader;
 use crate::server::{accept_until, AtFdLimit};
 use hyper::service::service_fn;

@@ -4,7 +4,7 @@
 
 use super::Admin;
 use crate::policy::CheckRequest;
-use crate::proxy::headers::{self, Tags};
+use crate::headers::{self, Tags};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};

@@ -198,7 +198,7 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
     }
     // As the proxy: `Connection` may not remove what the route reads or the trust step
     // verifies.
-    if let Err(why) = crate::proxy::headers::connection_listed(
+    if let Err(why) = crate::headers::connection_listed(
         &headers,
         &route.context.headers,
         snapshot.trust.verified_headers(),

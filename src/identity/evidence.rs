@@ -100,7 +100,7 @@ impl Trust {
         let doomed: Vec<HeaderName> = headers
             .keys()
             .filter(|name| {
-                let folded = crate::proxy::headers::folded(name);
+                let folded = crate::headers::folded(name);
                 self.strip.iter().any(|s| s.as_str() == folded)
                     || self.strip_prefixes.iter().any(|p| folded.starts_with(p))
             })

@@ -7,7 +7,6 @@
 //! reports what it learned to the request's `trail` (audit record and metrics).
 
 pub mod body;
-pub mod headers;
 pub mod refusal;
 pub mod target;
 mod trail;
@@ -28,7 +27,7 @@ use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use body::{BoxError, ProxyBody, RequestBody};
 use bytes::Bytes;
-use headers::{Peer, RequestIds, Tags};
+use crate::headers::{self, Peer, RequestIds, Tags};
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use jiff::Timestamp;
 use refusal::{Refusal, RenderCx};

@@ -4,7 +4,7 @@
 //! refusal (route `unmatched`), instead of hyper's bare status line.
 
 use super::body::{self, ProxyBody};
-use super::headers::{self, Tags};
+use crate::headers::{self, Tags};
 use super::refusal::{Refusal, RenderCx};
 use super::trail::Trail;
 use super::Gate;

@@ -9,7 +9,7 @@ use crate::authorize::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ops::{Ops, BUILD_VERSION};
-use crate::proxy::headers::RequestIds;
+use crate::headers::RequestIds;
 use crate::reload::{bundle_loader, on_sighup, Reloader};
 use anyhow::Context as _;
 use prometheus::Registry;

@@ -70,7 +70,7 @@ fn source(
     };
     if let Some(h) = &spec.header {
         return match HeaderName::from_bytes(h.trim().as_bytes()) {
-            Ok(name) => match crate::proxy::headers::replaced_upstream(&name) {
+            Ok(name) => match crate::headers::replaced_upstream(&name) {
                 None => Some(Source::Header(name)),
                 Some(why) => fail(
                     sink,
