@@ -1,7 +1,7 @@
 //! The last stage: send an ALLOWed request to the one upstream and hand back its response.
 //! One pooled keep-alive HTTP/1.1 client; connect and response-head timeouts from the
-//! config; every failure typed as a [`Refusal`] (connect -> 502, timeout -> 504, anything
-//! else before a response head -> 502).
+//! config; every failure typed as an [`Error`] (the proxy answers connect -> 502, timeout ->
+//! 504, anything else before a response head -> 502, over the fan-out bound -> 503).
 //!
 //! Fan-out is bounded: each exchange holds one of `upstream.max_concurrent_requests` slots
 //! from before it is sent until its response body ends (every HTTP/2 stream of a client
@@ -13,9 +13,8 @@
 //! request only when a pooled connection closed before a single byte of that request was
 //! written (it hands the request back unsent), which is not a retry of the operation.
 
+use crate::body::{BoxError, ProxyBody};
 use crate::config;
-use crate::proxy::body::{BoxError, ProxyBody};
-use crate::proxy::refusal::Refusal;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
@@ -26,6 +25,27 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Why an ALLOWed request got no response head from the upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request target could not be rebuilt for the upstream.
+    #[error("request target: {0}")]
+    Target(String),
+    /// The upstream refused or failed the connection.
+    #[error("{0}")]
+    Connect(String),
+    /// The connection or the response head did not come in time (`"connect"`,
+    /// `"response"`).
+    #[error("upstream {0} timed out")]
+    Timeout(&'static str),
+    /// The upstream's answer was not valid HTTP.
+    #[error("{0}")]
+    BadResponse(String),
+    /// `upstream.max_concurrent_requests` exchanges were under way: not sent.
+    #[error("{limit} requests to the upstream are already under way")]
+    Overloaded { limit: usize },
+}
 
 /// The upstream client, shared by every request.
 pub struct Upstream {
@@ -75,7 +95,7 @@ impl Upstream {
         received: Option<&PathAndQuery>,
         path: &str,
         query: Option<&str>,
-    ) -> Result<Uri, Refusal> {
+    ) -> Result<Uri, Error> {
         let same = received.filter(|pq| {
             let text = pq.as_str();
             match query {
@@ -93,21 +113,21 @@ impl Upstream {
             (None, Some(q)) => PathAndQuery::try_from(format!("{path}?{q}")),
             (None, None) => PathAndQuery::try_from(path),
         };
-        let pq = pq.map_err(|e| Refusal::BadUpstreamTarget(format!("request target: {e}")))?;
+        let pq = pq.map_err(|e| Error::Target(e.to_string()))?;
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
             .build()
-            .map_err(|e| Refusal::BadUpstreamTarget(format!("request target: {e}")))
+            .map_err(|e| Error::Target(e.to_string()))
     }
 
     /// Takes a slot for one exchange, or refuses it: the bound is never waited on.
-    pub fn slot(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+    pub fn slot(&self) -> Result<OwnedSemaphorePermit, Error> {
         self.slots
             .clone()
             .try_acquire_owned()
-            .map_err(|_| Refusal::UpstreamOverloaded {
+            .map_err(|_| Error::Overloaded {
                 limit: self.max_concurrent,
             })
     }
@@ -119,13 +139,13 @@ impl Upstream {
         &self,
         req: Request<ProxyBody>,
         slot: OwnedSemaphorePermit,
-    ) -> Result<Response<ProxyBody>, Refusal> {
+    ) -> Result<Response<ProxyBody>, Error> {
         match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Err(_elapsed) => Err(Refusal::UpstreamTimeout("response")),
+            Err(_elapsed) => Err(Error::Timeout("response")),
             Ok(Ok(resp)) => Ok(resp.map(|body| response_body(body, slot))),
-            Ok(Err(e)) if timed_out(&e) => Err(Refusal::UpstreamTimeout("connect")),
-            Ok(Err(e)) if e.is_connect() => Err(Refusal::UpstreamConnect(chain(&e))),
-            Ok(Err(e)) => Err(Refusal::UpstreamBadResponse(chain(&e))),
+            Ok(Err(e)) if timed_out(&e) => Err(Error::Timeout("connect")),
+            Ok(Err(e)) if e.is_connect() => Err(Error::Connect(chain(&e))),
+            Ok(Err(e)) => Err(Error::BadResponse(chain(&e))),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod approval;
 pub mod audit;
 pub mod authorize;
+pub mod body;
 pub mod bundle;
 pub mod candidate;
 pub mod classify;

@@ -9,8 +9,8 @@
 mod routes;
 
 use crate::authorize::Clock;
-use crate::ops::Ops;
 use crate::headers::RequestIds;
+use crate::ops::Ops;
 use crate::reload::Reloader;
 use crate::server::{accept_until, AtFdLimit};
 use hyper::service::service_fn;

@@ -3,8 +3,8 @@
 //! `{error, message}` (plus `field` for a malformed `/v1/check` payload).
 
 use super::Admin;
-use crate::policy::CheckRequest;
 use crate::headers::{self, Tags};
+use crate::policy::CheckRequest;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};

@@ -6,7 +6,7 @@
 //! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`. Each stage
 //! reports what it learned to the request's `trail` (audit record and metrics).
 
-pub mod body;
+pub mod intake;
 pub mod refusal;
 pub mod target;
 mod trail;
@@ -16,19 +16,20 @@ pub use unparsed::refuse_unparsed;
 
 use crate::approval::ReplayCache;
 use crate::authorize::Clock;
+use crate::body::{self, BoxError, ProxyBody};
 use crate::config::Config;
 use crate::extract::{extract, RequestView};
 use crate::forward::Upstream;
+use crate::headers::{self, Peer, RequestIds, Tags};
 use crate::identity::evidence::{authorize_with, TrustInput};
 use crate::identity::ClientCert;
 use crate::ops::Ops;
 use crate::policy::Verdict;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
-use body::{BoxError, ProxyBody, RequestBody};
 use bytes::Bytes;
-use crate::headers::{self, Peer, RequestIds, Tags};
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use intake::RequestBody;
 use jiff::Timestamp;
 use refusal::{Refusal, RenderCx};
 use std::future::Future;

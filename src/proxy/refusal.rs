@@ -11,6 +11,7 @@
 use super::target::TargetError;
 use crate::approval::ApprovalRequest;
 use crate::extract::ExtractError;
+use crate::forward;
 use crate::metrics::UpstreamErrorKind;
 use crate::policy::{Decision, DecisionKind, IssueCode, IssueSet, Risk, Verdict};
 use bytes::Bytes;
@@ -62,6 +63,20 @@ pub enum Refusal {
     Unparsed(super::unparsed::Framing),
     /// A bug: the request path panicked (500). Nothing after the panic point ran.
     Internal,
+}
+
+impl From<forward::Error> for Refusal {
+    fn from(e: forward::Error) -> Refusal {
+        match e {
+            forward::Error::Target(why) => {
+                Refusal::BadUpstreamTarget(format!("request target: {why}"))
+            }
+            forward::Error::Connect(why) => Refusal::UpstreamConnect(why),
+            forward::Error::Timeout(what) => Refusal::UpstreamTimeout(what),
+            forward::Error::BadResponse(why) => Refusal::UpstreamBadResponse(why),
+            forward::Error::Overloaded { limit } => Refusal::UpstreamOverloaded { limit },
+        }
+    }
 }
 
 /// What a refusal body needs to know about the request.

@@ -11,9 +11,9 @@
 //! With a candidate bundle configured, dropping the trail spawns the candidate's evaluation
 //! (off the response path); the record is handed over once the candidate has judged.
 
-use super::body::{BoxError, ProxyBody};
 use super::refusal::{policy_status, Rendered};
 use crate::audit::{self, AuditRecord, FinalAction};
+use crate::body::{BoxError, ProxyBody};
 use crate::candidate::{self, CandidateInput};
 use crate::identity::ClientCert;
 use crate::metrics::{InFlight, RouteMetricsTable, UpstreamErrorKind};

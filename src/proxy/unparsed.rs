@@ -3,11 +3,11 @@
 //! one it refuses, which is answered here: tagged, audited and counted like any other
 //! refusal (route `unmatched`), instead of hyper's bare status line.
 
-use super::body::{self, ProxyBody};
-use crate::headers::{self, Tags};
 use super::refusal::{Refusal, RenderCx};
 use super::trail::Trail;
 use super::Gate;
+use crate::body::{self, ProxyBody};
+use crate::headers::{self, Tags};
 use http::{header, HeaderMap, HeaderValue, Method, Response};
 use std::fmt;
 

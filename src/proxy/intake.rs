@@ -17,19 +17,13 @@
 
 use super::refusal::Refusal;
 use super::target::{form_key_name, is_method_key};
+use crate::body::{full, BoxError, ProxyBody};
 use crate::extract::{ContextMap, ExtractError};
 use bytes::Bytes;
 use http::{header, HeaderMap};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 use std::time::Duration;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body type of every response toolgate sends and every request it forwards. Errors
-/// propagate: a stream that fails mid-way aborts the other leg instead of ending it early.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A request body on its way to the upstream.
 pub enum RequestBody<B> {
@@ -154,16 +148,6 @@ where
             RequestBody::Streaming(s) => s.map_err(Into::into).boxed_unsync(),
         }
     }
-}
-
-pub fn full(bytes: Bytes) -> ProxyBody {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-pub fn empty() -> ProxyBody {
-    Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
 /// A media type: `type/subtype` lower-cased, and its parameters (names lower-cased).
