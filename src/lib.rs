@@ -6,6 +6,7 @@
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
 pub mod admin;
+pub mod app;
 pub mod approval;
 pub mod audit;
 pub mod authorize;

@@ -205,7 +205,7 @@ fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: Lo
     };
     let served = runtime.block_on(async {
         let signals = shutdown_signal()?;
-        toolgate::server::serve(cfg, signals).await
+        toolgate::app::serve(cfg, signals).await
     });
     match served {
         Ok(()) => exit::OK,

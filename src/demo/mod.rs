@@ -15,10 +15,10 @@ pub mod scenarios;
 mod table;
 pub mod upstream;
 
+use crate::app::{Listeners, Sidecar};
 use crate::authorize::system_clock;
 use crate::commands::{exit, mint_approval, mint_token, MintOptions};
 use crate::config::{AuditSinkKind, Config, Overrides};
-use crate::server::{Listeners, Sidecar};
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::Request;

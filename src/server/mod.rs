@@ -5,7 +5,7 @@
 //! Shutdown: the listener is dropped at once (new connections are refused by the kernel),
 //! [`Server::draining`] turns true for readiness probes, every open connection is asked to
 //! finish what is in flight, and whatever still runs after `shutdown_grace` is cut off.
-//! [`Sidecar`] wraps the proxy with hot reload, the admin listener and the audit trail.
+//! `crate::app` wraps the proxy with hot reload, the admin listener and the audit trail.
 
 mod accept;
 pub use accept::raise_fd_limit;
@@ -14,14 +14,11 @@ mod conn;
 mod deadline;
 mod guard;
 mod refused;
-mod sidecar;
 mod sniff;
 mod stall;
 mod tls;
 
-pub use sidecar::{Listeners, Sidecar};
-
-use crate::authorize::{self, Clock};
+use crate::authorize::Clock;
 use crate::config::Config;
 use crate::ops::Ops;
 use crate::proxy::Gate;
@@ -149,33 +146,4 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Runs toolgate: loads the bundle from `cfg.policies` (refusing to start without a valid
-/// one, so there is never a moment without a policy), binds `cfg.listen` and
-/// `cfg.admin_listen`, and serves until `shutdown` completes, in-flight requests have
-/// drained and their audit records are written. `cfg` should be validated.
-pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    // Every proxied request may hold a client socket and an upstream one.
-    let wanted = cfg.limits.max_connections + cfg.upstream.max_concurrent_requests + 64;
-    match raise_fd_limit() {
-        Some(limit) if limit < wanted as u64 => tracing::warn!(
-            limit,
-            wanted,
-            "the open-file limit is below max_connections + upstream.max_concurrent_requests: at the limit new clients get 503 from the descriptor reserve"
-        ),
-        Some(limit) => tracing::debug!(limit, "open-file limit"),
-        None => {}
-    }
-    let sidecar = Sidecar::load(cfg.clone(), authorize::system_clock()).await?;
-    let bind = |addr, what: &'static str| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("{what} {addr}: {e}"))
-    };
-    let listeners = Listeners {
-        proxy: bind(cfg.listen, "listen").await?,
-        admin: bind(cfg.admin_listen, "admin_listen").await?,
-    };
-    sidecar.run(listeners, shutdown).await
 }

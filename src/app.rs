@@ -1,16 +1,17 @@
-//! The whole sidecar: the live bundle (and a candidate) under hot reload, the proxy, the
-//! admin listener, metrics and the audit trail, wired together with one shutdown order:
+//! The application: the whole sidecar, wired from its parts: the live bundle (and a
+//! candidate) under hot reload, the proxy, the admin listener, metrics and the audit trail,
+//! with one shutdown order:
 //! stop accepting and report not-ready, drain in-flight requests, hand over their audit
 //! records and flush them, then stop the admin listener.
 
-use super::Server;
 use crate::admin::Admin;
-use crate::authorize::Clock;
+use crate::authorize::{self, Clock};
 use crate::config::Config;
 use crate::headers::RequestIds;
 use crate::metrics::Metrics;
 use crate::ops::{Ops, BUILD_VERSION};
 use crate::reload::{bundle_loader, on_sighup, Reloader};
+use crate::server::{raise_fd_limit, Server};
 use anyhow::Context as _;
 use prometheus::Registry;
 use std::future::Future;
@@ -177,4 +178,33 @@ fn reload_triggers(reloader: &Reloader, debounce: Duration) -> Vec<JoinHandle<()
         Err(e) => tracing::error!(dir, error = %e, "cannot install the SIGHUP handler"),
     }
     tasks
+}
+
+/// Runs toolgate: loads the bundle from `cfg.policies` (refusing to start without a valid
+/// one, so there is never a moment without a policy), binds `cfg.listen` and
+/// `cfg.admin_listen`, and serves until `shutdown` completes, in-flight requests have
+/// drained and their audit records are written. `cfg` should be validated.
+pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // Every proxied request may hold a client socket and an upstream one.
+    let wanted = cfg.limits.max_connections + cfg.upstream.max_concurrent_requests + 64;
+    match raise_fd_limit() {
+        Some(limit) if limit < wanted as u64 => tracing::warn!(
+            limit,
+            wanted,
+            "the open-file limit is below max_connections + upstream.max_concurrent_requests: at the limit new clients get 503 from the descriptor reserve"
+        ),
+        Some(limit) => tracing::debug!(limit, "open-file limit"),
+        None => {}
+    }
+    let sidecar = Sidecar::load(cfg.clone(), authorize::system_clock()).await?;
+    let bind = |addr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("{what} {addr}: {e}"))
+    };
+    let listeners = Listeners {
+        proxy: bind(cfg.listen, "listen").await?,
+        admin: bind(cfg.admin_listen, "admin_listen").await?,
+    };
+    sidecar.run(listeners, shutdown).await
 }
