@@ -17,6 +17,7 @@ pub mod classify;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod duration;
 pub mod extract;
 pub mod forward;
 pub mod headers;

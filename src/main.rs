@@ -127,8 +127,7 @@ struct MintFlags {
 }
 
 fn parse_ttl(text: &str) -> Result<jiff::SignedDuration, String> {
-    let d = toolgate::config::HumanDuration::parse(text)?.get();
-    jiff::SignedDuration::try_from(d).map_err(|e| e.to_string())
+    toolgate::duration::parse_signed(text)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

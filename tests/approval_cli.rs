@@ -42,6 +42,18 @@ fn the_approve_cli_refuses_what_it_cannot_sign() {
     );
     assert_eq!(code, 0);
     assert_eq!(out.trim().split('.').count(), 3);
+    // The one duration grammar: a compound lifetime is a lifetime on the command line too.
+    let (code, out, err) = toolgate(
+        &["approve", "--key", key, "--approver", "a", "--ttl", "1h30m"],
+        req,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim().split('.').count(), 3);
+    let (code, _, _) = toolgate(
+        &["approve", "--key", key, "--approver", "a", "--ttl", "90"],
+        req,
+    );
+    assert_eq!(code, 2, "a bare number is no duration");
     let (code, _, err) = toolgate(
         &["approve", "--key", "/nonexistent", "--approver", "a"],
         req,

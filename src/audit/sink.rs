@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
 /// How many recent records `recent` can find, unless configured otherwise.
-pub const DEFAULT_RING_CAPACITY: usize = 4096;
+pub const DEFAULT_RING_CAPACITY: usize = crate::config::DEFAULT_RECENT;
 /// The writer's buffer: large enough to batch a burst into few `write` calls.
 const WRITE_BUFFER: usize = 64 * 1024;
 /// How long a busy writer lets records gather before it takes them (see `Writer::run`).

@@ -4,12 +4,13 @@
 //! command-line overrides -> [`validate`](Config::validate), which reports every problem
 //! with its path. Nothing here opens a socket or reads the bundle.
 
-mod duration;
-mod ops;
+mod audit;
+mod reload;
 mod validate;
 
-pub use duration::HumanDuration;
-pub use ops::{Audit, AuditSinkKind, Reload};
+pub use crate::duration::HumanDuration;
+pub use audit::{Audit, AuditSinkKind, DEFAULT_RECENT};
+pub use reload::{Reload, DEFAULT_DEBOUNCE};
 pub use validate::{ConfigError, ConfigErrors};
 
 use serde::{Deserialize, Serialize};

@@ -39,6 +39,9 @@ fn unknown_keys_and_bad_durations_are_refused_with_a_location() {
     assert!(e.contains('5'), "names the line: {e}");
     let e = Config::parse(&minimal("shutdown_grace: 20\n")).unwrap_err();
     assert!(e.contains("unit"), "{e}");
+    // The one grammar of bundles and flags: compound durations are durations here too.
+    let cfg = Config::parse(&minimal("shutdown_grace: 1m30s\n")).unwrap();
+    assert_eq!(cfg.shutdown_grace.get(), Duration::from_secs(90));
 }
 
 #[test]

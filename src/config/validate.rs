@@ -2,7 +2,8 @@
 //! it is about (`upstream.url: must be http://host:port`), so an operator fixes a file in
 //! one pass instead of one error per restart.
 
-use super::ops::{MAX_AUDIT_RECORDS, MAX_DEBOUNCE};
+use super::audit::MAX_AUDIT_RECORDS;
+use super::reload::MAX_DEBOUNCE;
 use super::{AuditSinkKind, Config, API_VERSION, KIND};
 use std::fmt;
 use std::time::Duration;

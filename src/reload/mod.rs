@@ -10,7 +10,7 @@
 
 pub mod watch;
 
-pub use watch::{on_sighup, DEFAULT_DEBOUNCE};
+pub use watch::on_sighup;
 
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;

@@ -18,12 +18,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// How long the dir must be quiet before a burst of events becomes one reload.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(250);
-
 impl Reloader {
     /// Watches the bundle dir and reloads after each burst of changes, once no event has
-    /// come for `quiet` (`reload.debounce`, [`DEFAULT_DEBOUNCE`] unless configured). The
+    /// come for `quiet` (`reload.debounce`, [`crate::config::DEFAULT_DEBOUNCE`] unless configured). The
     /// watch is established before this returns, so changes made afterwards are seen.
     pub fn watch_with(&self, quiet: Duration) -> notify::Result<JoinHandle<()>> {
         let dir = std::path::absolute(self.dir()).map_err(notify::Error::io)?;

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use toolgate::app::{Listeners, Sidecar as Toolgate};
 use toolgate::authorize::Clock;
 use toolgate::config::{AuditSinkKind, Config, HumanDuration};
-use toolgate::app::{Listeners, Sidecar as Toolgate};
 
 /// How long any "eventually" waits before failing the test. Generous: CI machines are shared.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -412,52 +412,23 @@ fn check_name(file: &Path, s: &Str, field: &str, what: &str, sink: &mut Sink) {
     }
 }
 
-/// Parses a duration such as `300ms`, `90s`, `15m`, `1h`, `1h30m`: one or more
-/// `<integer><unit>` parts, units `ms`, `s`, `m`, `h`.
-pub(crate) fn parse_duration(text: &str) -> Option<SignedDuration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = SignedDuration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit] {
-            "ms" => SignedDuration::from_millis(n),
-            "s" => SignedDuration::from_secs(n),
-            "m" => SignedDuration::from_secs(n.checked_mul(60)?),
-            "h" => SignedDuration::from_secs(n.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(part)?;
-        rest = &rest[unit..];
-    }
-    Some(total)
-}
-
-const DURATION_HELP: &str = "expected a duration such as 300ms, 90s, 15m, 1h or 1h30m";
-
 fn duration(file: &Path, s: &Str, field: &str, sink: &mut Sink) -> Option<SignedDuration> {
-    let d = parse_duration(&s.value);
-    if d.is_none() {
-        sink.at(
-            file,
-            s.referenced,
-            field,
-            format!("invalid duration {:?}: {DURATION_HELP}", s.value),
-        );
+    match crate::duration::parse_signed(&s.value) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            sink.at(
+                file,
+                s.referenced,
+                field,
+                format!(
+                    "invalid duration {:?}: expected {}",
+                    s.value,
+                    crate::duration::EXPECTED
+                ),
+            );
+            None
+        }
     }
-    d
 }
 
 fn percent(file: &Path, v: &Spanned<u64>, field: &str, sink: &mut Sink) -> u8 {
@@ -583,24 +554,6 @@ fn constraints(
                     c.value
                 ),
             ),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        let secs = |s: &str| parse_duration(s).map(|d| d.as_secs_f64());
-        assert_eq!(secs("300ms"), Some(0.3));
-        assert_eq!(secs("90s"), Some(90.0));
-        assert_eq!(secs("15m"), Some(900.0));
-        assert_eq!(secs("1h"), Some(3600.0));
-        assert_eq!(secs("1h30m"), Some(5400.0));
-        for bad in ["", "300", "h", "1x", "1.5h", "-1s", "1h 30m"] {
-            assert_eq!(secs(bad), None, "{bad:?}");
         }
     }
 }
