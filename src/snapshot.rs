@@ -1,5 +1,5 @@
-//! The hot state: one immutable snapshot of a loaded bundle (its metadata, compiled policy,
-//! routes and test cases). The proxy holds it behind one `ArcSwap`; a request loads it once
+//! The hot state: one immutable snapshot of a loaded bundle (its metadata, compiled policy
+//! and routes). The proxy holds it behind one `ArcSwap`; a request loads it once
 //! and so never sees two versions.
 
 use crate::classify::router::RouteTable;
@@ -64,7 +64,6 @@ pub struct Snapshot {
     pub policy: Policy,
     pub routes: Vec<Route>,
     pub table: RouteTable,
-    pub tests: Vec<crate::bundle::TestCase>,
     /// The context field that carries the amount, for `/check` payloads.
     pub amount_field: Arc<str>,
     /// Where identity comes from and how approvals are verified (`spec.identity`,

@@ -20,10 +20,10 @@ fn every_bundle_under_policies_loads_and_passes_its_tests() {
             continue;
         }
         seen += 1;
-        let snapshot =
-            bundle::load(&dir, now()).unwrap_or_else(|e| panic!("{}:\n{e}", dir.display()));
-        assert!(!snapshot.tests.is_empty(), "{} has no tests", dir.display());
-        let failed: Vec<String> = bundle::run_tests(&snapshot)
+        let (snapshot, tests) = bundle::load_with_tests(&dir, now())
+            .unwrap_or_else(|e| panic!("{}:\n{e}", dir.display()));
+        assert!(!tests.is_empty(), "{} has no tests", dir.display());
+        let failed: Vec<String> = bundle::run_tests(&snapshot, &tests)
             .iter()
             .filter(|r| !r.passed)
             .map(|r| {
@@ -281,11 +281,11 @@ fn one_error(file: &str, from: &str, to: &str, needle: &str, field: &str, msg: &
 #[test]
 fn the_base_fixture_is_valid_and_its_tests_pass() {
     let fx = Fixture::new(&base());
-    let s = bundle::load(fx.dir.path(), now()).unwrap();
+    let (s, tests) = bundle::load_with_tests(fx.dir.path(), now()).unwrap();
     assert_eq!(s.routes[0].mode, Mode::Enforce);
     assert_eq!(s.routes[1].mode, Mode::Shadow);
     assert!(s.routes[0].context.reads_body && !s.routes[1].context.reads_body);
-    let results = bundle::run_tests(&s);
+    let results = bundle::run_tests(&s, &tests);
     assert_eq!(results.len(), 2);
     for r in results {
         assert!(r.passed, "{}: {:?}", r.name, r.failures);
@@ -1057,8 +1057,8 @@ fn a_failing_test_says_what_differs() {
         "expect: { verdict: ALLOW, route: payouts-create }",
     );
     let fx = Fixture::new(&files);
-    let s = bundle::load(fx.dir.path(), now()).unwrap();
-    let results = bundle::run_tests(&s);
+    let (s, tests) = bundle::load_with_tests(fx.dir.path(), now()).unwrap();
+    let results = bundle::run_tests(&s, &tests);
     assert_eq!(
         results[0].failures,
         ["route: expected payouts-create, got payouts-get"]
@@ -1088,8 +1088,8 @@ fn bundle_tests_refuse_what_the_proxy_refuses_on_connection() {
         "headers: { x-actor-role: finance, connection: x-actor-role }",
     );
     let fx = Fixture::new(&files);
-    let s = bundle::load(fx.dir.path(), now()).unwrap();
-    let results = bundle::run_tests(&s);
+    let (s, tests) = bundle::load_with_tests(fx.dir.path(), now()).unwrap();
+    let results = bundle::run_tests(&s, &tests);
     assert!(!results[1].passed);
     assert!(
         results[1].failures[0].starts_with("verdict: expected DEFER, got DENY"),

@@ -35,7 +35,8 @@ fn exported() -> Families {
     table.upstream_error(Some(0), UpstreamErrorKind::Timeout);
     let snapshot =
         toolgate::bundle::load(&root().join("policies/tools"), jiff::Timestamp::now()).unwrap();
-    m.bundle_activated(&snapshot.meta);
+    let meta = &snapshot.meta;
+    m.bundle_activated(&meta.name, &meta.version, &meta.digest, meta.loaded_at);
     m.reload_failed();
     m.audit_dropped().inc();
     let _in_flight = m.in_flight();

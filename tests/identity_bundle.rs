@@ -254,7 +254,8 @@ spec:
       expect: { verdict: DENY, issues: [IDENTITY_INVALID] }
 "#;
     std::fs::write(dir.join("tests.yaml"), tests).unwrap();
-    let results = run_tests(&load(&dir));
+    let (snap, tests) = toolgate::bundle::load_with_tests(&dir, t0()).unwrap();
+    let results = run_tests(&snap, &tests);
     assert_eq!(results.len(), 3);
     for r in results {
         assert!(r.passed, "{}: {:?}", r.name, r.failures);
@@ -264,10 +265,11 @@ spec:
 #[test]
 fn the_shipped_signed_bundle_passes_its_own_tests() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tools-signed");
-    let snap = toolgate::bundle::load(&dir, t0()).unwrap_or_else(|e| panic!("{e}"));
+    let (snap, tests) =
+        toolgate::bundle::load_with_tests(&dir, t0()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(snap.trust.identity.name(), "jwt");
     assert!(snap.trust.approvals.is_some());
-    let results = run_tests(&snap);
+    let results = run_tests(&snap, &tests);
     assert!(results.len() >= 20);
     for r in results {
         assert!(r.passed, "{}: {:?}", r.name, r.failures);

@@ -11,17 +11,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use toolgate::metrics::{Metrics, UpstreamErrorKind};
 use toolgate::policy::{IssueCode, IssueSet, Verdict};
-use toolgate::snapshot::BundleMeta;
 
-fn meta(name: &str, version: &str, digest: &str, secs: i64) -> BundleMeta {
-    BundleMeta {
-        name: name.into(),
-        version: version.into(),
-        policy_version: format!("{name}@{version}").into(),
-        digest: digest.into(),
-        dir: "/bundles/tools".into(),
-        loaded_at: jiff::Timestamp::from_second(secs).unwrap(),
-    }
+/// Reports bundle `name@version` with `digest` as activated at Unix second `secs`.
+fn activate(m: &Metrics, name: &str, version: &str, digest: &str, secs: i64) {
+    m.bundle_activated(
+        name,
+        version,
+        digest,
+        jiff::Timestamp::from_second(secs).unwrap(),
+    );
 }
 
 fn routes(names: &[&str]) -> Vec<Arc<str>> {
@@ -181,7 +179,7 @@ fn every_family_has_help_and_type() {
         1e-6,
     );
     table.candidate_disagreement(Some(0), Verdict::Allow, Verdict::Deny);
-    m.bundle_activated(&meta("tools", "1", "sha256:aa", 1_700_000_000));
+    activate(&m, "tools", "1", "sha256:aa", 1_700_000_000);
 
     let e = parse(&m.encode()).unwrap();
     let expected: HashMap<&str, &str> = [
@@ -222,8 +220,8 @@ fn every_family_has_help_and_type() {
 fn bundle_info_has_one_series_after_two_activations() {
     let registry = Registry::new();
     let m = Metrics::new(&registry, "dev").unwrap();
-    m.bundle_activated(&meta("tools", "1", "sha256:aa", 1_700_000_000));
-    m.bundle_activated(&meta("tools", "2", "sha256:bb", 1_700_000_060));
+    activate(&m, "tools", "1", "sha256:aa", 1_700_000_000);
+    activate(&m, "tools", "2", "sha256:bb", 1_700_000_060);
 
     let e = parse(&m.encode()).unwrap();
     assert_eq!(e.count("toolgate_bundle_info"), 1);

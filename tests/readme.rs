@@ -579,14 +579,7 @@ fn metrics_table_lists_every_family_with_its_type() {
     t.decided(Some(0), Verdict::Deny, false, IssueSet::EMPTY, 1e-6);
     t.candidate_disagreement(Some(0), Verdict::Allow, Verdict::Deny);
     t.upstream_error(Some(0), UpstreamErrorKind::Reset);
-    m.bundle_activated(&toolgate::snapshot::BundleMeta {
-        name: "b".into(),
-        version: "1".into(),
-        policy_version: "b@1".into(),
-        digest: "sha256:0".into(),
-        dir: "/b".into(),
-        loaded_at: jiff::Timestamp::UNIX_EPOCH,
-    });
+    m.bundle_activated("b", "1", "sha256:0", jiff::Timestamp::UNIX_EPOCH);
     let exported: std::collections::BTreeSet<(String, String)> = m
         .encode()
         .lines()

@@ -53,7 +53,6 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
         },
         routes,
         table: RouteTable::default(),
-        tests: Vec::new(),
         amount_field: "amount".into(),
         route_metrics: Default::default(),
         trust: Default::default(),

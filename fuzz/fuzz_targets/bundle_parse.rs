@@ -53,14 +53,14 @@ fuzz_target!(|data: &[u8]| {
         std::fs::write(DIR.join(f), bytes).unwrap();
     }
     let now: jiff::Timestamp = "2026-03-16T10:00:00Z".parse().unwrap();
-    match toolgate::bundle::load(&DIR, now) {
+    match toolgate::bundle::load_with_tests(&DIR, now) {
         Err(errors) => {
             assert!(!errors.0.is_empty());
             let text = errors.to_string();
             assert!(errors.0.iter().all(|e| !e.message.is_empty()), "{text}");
         }
-        Ok(snapshot) => {
-            let _ = toolgate::bundle::run_tests(&snapshot);
+        Ok((snapshot, tests)) => {
+            let _ = toolgate::bundle::run_tests(&snapshot, &tests);
             for route in &snapshot.routes {
                 if route.path.contains("{{") || route.path.contains("}}") {
                     continue;

@@ -75,6 +75,15 @@ impl std::error::Error for BundleErrors {}
 /// Loads, validates and compiles the bundle in `dir`. `loaded_at` is recorded in the
 /// snapshot's metadata (the loader reads no clock).
 pub fn load(dir: &Path, loaded_at: jiff::Timestamp) -> Result<Snapshot, BundleErrors> {
+    load_with_tests(dir, loaded_at).map(|(snapshot, _)| snapshot)
+}
+
+/// [`load`], and the bundle's own test cases beside the snapshot (the request path never
+/// needs them; `toolgate test` and the reloader run them).
+pub fn load_with_tests(
+    dir: &Path,
+    loaded_at: jiff::Timestamp,
+) -> Result<(Snapshot, Vec<TestCase>), BundleErrors> {
     let files = read_files(dir).map_err(|e| {
         BundleErrors(vec![BundleError {
             file: dir.to_path_buf(),

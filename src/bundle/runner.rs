@@ -95,10 +95,9 @@ pub struct TestResult {
     pub decision: Decision,
 }
 
-/// Runs every test case of the snapshot.
-pub fn run_tests(snapshot: &Snapshot) -> Vec<TestResult> {
-    snapshot
-        .tests
+/// Runs every test case of a bundle against its snapshot.
+pub fn run_tests(snapshot: &Snapshot, tests: &[TestCase]) -> Vec<TestResult> {
+    tests
         .iter()
         .map(|case| {
             let decision = match &case.input {

@@ -10,7 +10,7 @@ use std::path::Path;
 /// Evaluates `payload` at `now` (the real clock when `None`).
 pub fn check(dir: &Path, payload: &[u8], now: Option<Timestamp>, request_id: Option<String>) -> u8 {
     let snapshot = match load(dir) {
-        Ok(s) => s,
+        Ok((s, _tests)) => s,
         Err(code) => return code,
     };
     let request = match CheckRequest::from_json(payload) {

@@ -29,9 +29,9 @@ use crate::bundle;
 use crate::snapshot::Snapshot;
 use std::path::Path;
 
-/// Loads a bundle for a command, printing every error to stderr on failure.
-fn load(dir: &Path) -> Result<Snapshot, u8> {
-    bundle::load(dir, jiff::Timestamp::now()).map_err(|errors| {
+/// Loads a bundle (and its tests) for a command, printing every error to stderr on failure.
+fn load(dir: &Path) -> Result<(Snapshot, Vec<bundle::TestCase>), u8> {
+    bundle::load_with_tests(dir, jiff::Timestamp::now()).map_err(|errors| {
         eprintln!("{errors}");
         eprintln!(
             "toolgate: bundle {} is invalid ({} error{})",

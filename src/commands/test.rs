@@ -6,11 +6,11 @@ use crate::bundle;
 use std::path::Path;
 
 pub fn test(dir: &Path) -> u8 {
-    let snapshot = match load(dir) {
-        Ok(s) => s,
+    let (snapshot, tests) = match load(dir) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let results = bundle::run_tests(&snapshot);
+    let results = bundle::run_tests(&snapshot, &tests);
     let mut failed = 0;
     for r in &results {
         if r.passed {

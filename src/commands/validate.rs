@@ -5,7 +5,7 @@ use std::path::Path;
 
 pub fn validate(dir: &Path) -> u8 {
     match load(dir) {
-        Ok(s) => {
+        Ok((s, tests)) => {
             println!(
                 "{} is valid: {} ({}), {} routes, {} rules, {} tests",
                 dir.display(),
@@ -13,7 +13,7 @@ pub fn validate(dir: &Path) -> u8 {
                 s.meta.digest,
                 s.routes.len(),
                 s.policy.rules.len(),
-                s.tests.len()
+                tests.len()
             );
             exit::OK
         }

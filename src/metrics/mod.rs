@@ -12,7 +12,6 @@ use table::RouteHandles;
 pub use table::RouteMetricsTable;
 
 use crate::policy::Verdict;
-use crate::snapshot::BundleMeta;
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -311,8 +310,8 @@ impl Metrics {
     /// A new bundle is serving: `toolgate_bundle_info` ends with exactly its series (set
     /// before the old one goes, so a scrape never finds none), the success counter and the
     /// last-success timestamp move.
-    pub fn bundle_activated(&self, meta: &BundleMeta) {
-        let current = [&*meta.name, &*meta.version, &*meta.digest];
+    pub fn bundle_activated(&self, name: &str, version: &str, digest: &str, at: jiff::Timestamp) {
+        let current = [name, version, digest];
         self.bundle_info.with_label_values(&current).set(1);
         for family in prometheus::core::Collector::collect(&self.bundle_info) {
             for m in family.get_metric() {
@@ -330,7 +329,7 @@ impl Metrics {
                 }
             }
         }
-        self.reload_unchanged(meta.loaded_at);
+        self.reload_unchanged(at);
     }
 
     /// A reload succeeded but found the bundle identical to the one serving.

@@ -30,9 +30,9 @@ pub type Loader = Arc<dyn Fn(&Path) -> Result<Snapshot, String> + Send + Sync>;
 /// does not.
 pub fn bundle_loader() -> Loader {
     Arc::new(|dir: &Path| {
-        let snapshot =
-            crate::bundle::load(dir, jiff::Timestamp::now()).map_err(|e| e.to_string())?;
-        let failed: Vec<String> = crate::bundle::run_tests(&snapshot)
+        let (snapshot, tests) = crate::bundle::load_with_tests(dir, jiff::Timestamp::now())
+            .map_err(|e| e.to_string())?;
+        let failed: Vec<String> = crate::bundle::run_tests(&snapshot, &tests)
             .into_iter()
             .filter(|t| !t.passed)
             .map(|t| {
@@ -140,7 +140,8 @@ impl Reloader {
             e
         })?;
         snapshot.route_metrics(&metrics);
-        metrics.bundle_activated(&snapshot.meta);
+        let m = &snapshot.meta;
+        metrics.bundle_activated(&m.name, &m.version, &m.digest, m.loaded_at);
         tracing::info!(
             trigger = Trigger::Startup.as_str(),
             policy_version = %snapshot.meta.policy_version,
@@ -238,7 +239,9 @@ impl Reloader {
         if outcome.changed {
             // Resolved before the swap: the first request on it only does atomic adds.
             next.route_metrics(&inner.metrics);
-            inner.metrics.bundle_activated(m);
+            inner
+                .metrics
+                .bundle_activated(&m.name, &m.version, &m.digest, m.loaded_at);
             tracing::info!(
                 trigger = trigger.as_str(),
                 from = %outcome.previous,

@@ -124,7 +124,6 @@ pub fn snapshot() -> Snapshot {
         policy,
         routes,
         table,
-        tests: Vec::new(),
         amount_field: Arc::from("amount"),
         route_metrics: Default::default(),
         trust: Default::default(),

@@ -261,7 +261,7 @@ pub(in crate::bundle) fn compile(
     files: &[BundleFile],
     digest: String,
     loaded_at: Timestamp,
-) -> Result<Snapshot, BundleErrors> {
+) -> Result<(Snapshot, Vec<TestCase>), BundleErrors> {
     let mut sink = Sink::default();
     let mut docs = Docs::default();
     for f in files {
@@ -345,7 +345,7 @@ pub(in crate::bundle) fn compile(
         .collect();
     let name: Arc<str> = base.name.into();
     let version: Arc<str> = base.version.into();
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         meta: BundleMeta {
             policy_version: policy.policy_version.clone(),
             digest: policy.digest.clone(),
@@ -357,11 +357,11 @@ pub(in crate::bundle) fn compile(
         policy,
         routes,
         table,
-        tests,
         amount_field: base.amount_field.into(),
         route_metrics: Default::default(),
         trust,
-    })
+    };
+    Ok((snapshot, tests))
 }
 
 /// The routes the bundle defines, for references from rules and tests.
