@@ -16,8 +16,8 @@
 //! refused, since stacks disagree on it.
 
 use super::refusal::Refusal;
-use super::target::{form_key_name, is_method_key};
 use crate::body::{full, BoxError, ProxyBody};
+use crate::classify::target::{form_key_name, is_method_key};
 use crate::extract::{ContextMap, ExtractError};
 use bytes::Bytes;
 use http::{header, HeaderMap};

@@ -8,7 +8,6 @@
 
 pub mod intake;
 pub mod refusal;
-pub mod target;
 mod trail;
 pub mod unparsed;
 
@@ -17,6 +16,7 @@ pub use unparsed::refuse_unparsed;
 use crate::approval::ReplayCache;
 use crate::authorize::Clock;
 use crate::body::{self, BoxError, ProxyBody};
+use crate::classify::target::{self, TargetError};
 use crate::config::Config;
 use crate::extract::{extract, RequestView};
 use crate::forward::Upstream;
@@ -38,7 +38,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
-use target::TargetError;
 use trail::Trail;
 
 /// Everything the request path shares: the hot snapshot, the upstream client, the clock,

@@ -8,8 +8,8 @@
 //! policy_version}`, since the decision was to let it through. A DEFER that asks for a
 //! signed approval carries the decision and, beside its fields, `approval_request`.
 
-use super::target::TargetError;
 use crate::approval::ApprovalRequest;
+use crate::classify::target::TargetError;
 use crate::extract::ExtractError;
 use crate::forward;
 use crate::metrics::UpstreamErrorKind;

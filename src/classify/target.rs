@@ -4,8 +4,8 @@
 //! reinterpret the method or the path, and the target is normalized once. Everything
 //! refused here is a 400 (or 431) and never reaches the upstream.
 
-use super::headers;
 use crate::classify::normalize::{normalize, NormalizeError, Target};
+use crate::headers;
 use http::header::{self, HeaderName};
 use http::{request::Parts, Method, Version};
 use std::fmt;
