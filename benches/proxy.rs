@@ -136,7 +136,7 @@ fn config(upstream: SocketAddr) -> Config {
     cfg
 }
 
-fn fixed_clock() -> toolgate::authorize::Clock {
+fn fixed_clock() -> toolgate::clock::Clock {
     let now = common::now();
     Arc::new(move || now)
 }

@@ -5,7 +5,7 @@
 //! records and flush them, then stop the admin listener.
 
 use crate::admin::Admin;
-use crate::authorize::{self, Clock};
+use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::headers::RequestIds;
 use crate::metrics::Metrics;
@@ -196,7 +196,7 @@ pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::R
         Some(limit) => tracing::debug!(limit, "open-file limit"),
         None => {}
     }
-    let sidecar = Sidecar::load(cfg.clone(), authorize::system_clock()).await?;
+    let sidecar = Sidecar::load(cfg.clone(), clock::system_clock()).await?;
     let bind = |addr, what: &'static str| async move {
         TcpListener::bind(addr)
             .await

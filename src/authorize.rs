@@ -7,15 +7,6 @@ use crate::policy::{Facts, Outcome, Verdict};
 use crate::proxy::refusal::Refusal;
 use crate::snapshot::{Mode, Route, Snapshot};
 use jiff::Timestamp;
-use std::sync::Arc;
-
-/// Where "now" comes from: `Timestamp::now` in production, a fixed instant in tests.
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
-/// The real clock.
-pub fn system_clock() -> Clock {
-    Arc::new(Timestamp::now)
-}
 
 /// The engine's outcome for a route's action on these facts, at `now`. The one call into
 /// the engine for requests, shared by [`authorize`] and candidate evaluation.

@@ -14,6 +14,7 @@ pub mod body;
 pub mod bundle;
 pub mod candidate;
 pub mod classify;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;

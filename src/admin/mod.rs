@@ -8,7 +8,7 @@
 
 mod routes;
 
-use crate::authorize::Clock;
+use crate::clock::Clock;
 use crate::headers::RequestIds;
 use crate::ops::Ops;
 use crate::reload::Reloader;

@@ -16,7 +16,7 @@ mod table;
 pub mod upstream;
 
 use crate::app::{Listeners, Sidecar};
-use crate::authorize::system_clock;
+use crate::clock::system_clock;
 use crate::commands::{exit, mint_approval, mint_token, MintOptions};
 use crate::config::{AuditSinkKind, Config, Overrides};
 use anyhow::Context as _;

@@ -14,7 +14,7 @@ pub mod unparsed;
 pub use unparsed::refuse_unparsed;
 
 use crate::approval::ReplayCache;
-use crate::authorize::Clock;
+use crate::clock::Clock;
 use crate::body::{self, BoxError, ProxyBody};
 use crate::classify::target::{self, TargetError};
 use crate::config::Config;

@@ -18,7 +18,7 @@ mod sniff;
 mod stall;
 mod tls;
 
-use crate::authorize::Clock;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::ops::Ops;
 use crate::proxy::Gate;

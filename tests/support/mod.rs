@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use toolgate::authorize::Clock;
+use toolgate::clock::Clock;
 use toolgate::config::Config;
 use toolgate::server::Server;
 use toolgate::snapshot::Snapshot;

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use toolgate::app::{Listeners, Sidecar as Toolgate};
-use toolgate::authorize::Clock;
+use toolgate::clock::Clock;
 use toolgate::config::{AuditSinkKind, Config, HumanDuration};
 
 /// How long any "eventually" waits before failing the test. Generous: CI machines are shared.
