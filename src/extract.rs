@@ -3,6 +3,7 @@
 //! and the per-request step that reads them into [`Facts`](crate::policy::Facts).
 
 mod body;
+pub mod media;
 mod query;
 
 pub use body::MAX_DEPTH;
@@ -244,12 +245,12 @@ impl ContextMap {
     }
 }
 
-/// What the extractor reads from one request.
+/// What the extractor reads from one request: every value it returns borrows from `'a`.
 #[derive(Clone, Copy, Debug)]
-pub struct RequestView<'a> {
+pub struct RequestView<'p, 'a> {
     pub headers: &'a HeaderMap,
     /// Path parameters of the matched route (values are slices of the normalized path).
-    pub params: &'a matchit::Params<'a, 'a>,
+    pub params: &'p matchit::Params<'p, 'a>,
     /// The raw query string (as `normalize` returned it).
     pub query: Option<&'a str>,
     /// The buffered body; `Some` only when the map reads it.
@@ -326,7 +327,10 @@ enum Value<'a> {
 
 /// Reads a route's context out of a request. Header values are borrowed; nothing is
 /// allocated for a map that reads only headers, beyond what `Facts` holds.
-pub fn extract<'a>(map: &ContextMap, req: &RequestView<'a>) -> Result<Extracted<'a>, ExtractError> {
+pub fn extract<'a>(
+    map: &ContextMap,
+    req: &RequestView<'_, 'a>,
+) -> Result<Extracted<'a>, ExtractError> {
     let header_values = read_headers(map, req.headers)?;
     let mut next_header = 0usize;
 

@@ -17,6 +17,7 @@ pub mod classify;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod decide;
 pub mod demo;
 pub mod duration;
 pub mod extract;

@@ -5,7 +5,7 @@
 use crate::classify::router::RouteTable;
 use crate::extract::ContextMap;
 use crate::metrics::{Metrics, RouteMetricsTable};
-use crate::policy::{CheckRequest, Decision, PayloadError, Policy, PreparedAction};
+use crate::policy::{Policy, PreparedAction};
 use http::Method;
 use jiff::Timestamp;
 use std::path::PathBuf;
@@ -76,23 +76,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Decides a Stage0 `/check` payload against this bundle at `now`: the one sequence
-    /// (facts, prepare, evaluate, decision) that `POST /v1/check`, `toolgate check` and
-    /// bundle tests share. `Err` when the payload's context cannot be read.
-    pub fn decide_check(
-        &self,
-        check: &CheckRequest,
-        request_id: String,
-        now: Timestamp,
-    ) -> Result<Decision, PayloadError> {
-        let facts = check.facts(&self.amount_field)?;
-        let (action, details) = check.prepare(&self.policy);
-        let outcome = self.policy.evaluate(&action, &facts, now);
-        Ok(self
-            .policy
-            .decision(&action, &facts, &outcome, request_id, now, details))
-    }
-
     /// The per-route metric handles, resolved on first use if nobody did it before.
     pub fn route_metrics(&self, metrics: &Metrics) -> &Arc<RouteMetricsTable> {
         self.route_metrics.get_or_init(|| {

@@ -159,10 +159,11 @@ async fn check(admin: &Admin, req: Request<Incoming>) -> Reply {
     };
     // One load: the facts, the evaluation and the reported version are the same bundle's.
     let snapshot = admin.live.snapshot().load_full();
-    let decision = match snapshot.decide_check(&request, request_id.clone(), (admin.clock)()) {
-        Ok(d) => d,
-        Err(e) => return invalid(e),
-    };
+    let decision =
+        match crate::decide::check(&snapshot, &request, request_id.clone(), (admin.clock)()) {
+            Ok(d) => d,
+            Err(e) => return invalid(e),
+        };
     let mut r = json_reply(StatusCode::OK, &decision);
     headers::tag(
         r.headers_mut(),

@@ -2,20 +2,17 @@
 //! fixed instant and compares the decision with what the case expects. Pure: no network, no
 //! clock.
 //!
-//! Requests go through the proxy's stages, identity and signed-approval verification
-//! included: a test under a `jwt` bundle carries its bearer token (and its `x-approval`)
+//! Requests are decided by the proxy's own decision function (`crate::decide`), identity
+//! and signed-approval verification included: a test under a `jwt` bundle carries its bearer token (and its `x-approval`)
 //! as literal header values, verified at the case's `now` with the bundle's public keys;
-//! under `mtls`, `client_cert` gives the SANs of the verified certificate. Each case has
-//! its own replay cache, so one approval token may serve several cases.
+//! under `mtls`, `client_cert` gives the SANs of the verified certificate. An approval is
+//! judged as unused (using it once is the proxy's, after the decision), so one approval
+//! token may serve several cases.
 
-use crate::approval::ReplayCache;
 use crate::classify::normalize::normalize;
-use crate::extract::{extract, RequestView};
-use crate::identity::evidence::{Evidence, TrustInput};
+use crate::decide::{self, Head, Unjudged};
 use crate::identity::ClientCert;
-use crate::policy::{
-    CheckRequest, Decision, Facts, IssueCode, IssueSet, Outcome, PreparedAction, Verdict,
-};
+use crate::policy::{CheckRequest, Decision, Facts, IssueCode, IssueSet, Outcome, Verdict};
 use crate::snapshot::Snapshot;
 use bytes::Bytes;
 use http::Method;
@@ -121,153 +118,73 @@ const TEST_REQUEST_ID: &str = "test";
 /// Decides a `/check` payload, as the `/v1/check` endpoint does. A context the engine cannot
 /// read is an `INVALID_REQUEST` decision naming the field.
 pub fn decide_check(snapshot: &Snapshot, check: &CheckRequest, now: Timestamp) -> Decision {
-    match snapshot.decide_check(check, TEST_REQUEST_ID.into(), now) {
+    match decide::check(snapshot, check, TEST_REQUEST_ID.into(), now) {
         Ok(decision) => decision,
-        Err(e) => fixed(
-            snapshot,
-            &check.prepare(&snapshot.policy).0,
-            IssueCode::InvalidRequest,
-            vec![e.to_string()],
-            now,
-        ),
-    }
-}
-
-/// A decision with one issue and no evaluation (unmapped route, unreadable input).
-fn fixed(
-    snapshot: &Snapshot,
-    action: &PreparedAction,
-    code: IssueCode,
-    details: Vec<String>,
-    now: Timestamp,
-) -> Decision {
-    let outcome = Outcome {
-        issues: IssueSet::of(code),
-        risk: 0,
-        environment_risk: None,
-    };
-    snapshot.policy.decision(
-        action,
-        &Facts::default(),
-        &outcome,
-        TEST_REQUEST_ID.into(),
-        now,
-        details,
-    )
-}
-
-/// Decides an HTTP request against the snapshot's routes, through the same stages the
-/// proxy runs: normalize, match, extract, evaluate.
-pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) -> Decision {
-    let refuse = |code: IssueCode, detail: String| {
-        fixed(
-            snapshot,
-            &PreparedAction::default(),
-            code,
-            vec![detail],
-            now,
-        )
-    };
-    let target = match normalize(&req.path) {
-        Ok(t) => t,
-        Err(e) => return refuse(IssueCode::InvalidRequest, format!("request target: {e}")),
-    };
-    let Some(m) = snapshot.table.find(&req.method, &target.path) else {
-        let detail = format!("no route maps {} {}", req.method, target.path);
-        return refuse(IssueCode::RouteNotMapped, detail);
-    };
-    let route = &snapshot.routes[m.index];
-    let mut headers = HeaderMap::new();
-    for (name, value) in &req.headers {
-        let parsed = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        );
-        match parsed {
-            (Ok(n), Ok(v)) => {
-                headers.append(n, v);
-            }
-            _ => {
-                return refuse(
-                    IssueCode::InvalidRequest,
-                    format!("header {name:?} is invalid"),
-                )
-            }
-        }
-    }
-    // As the proxy: `Connection` may not remove what the route reads or the trust step
-    // verifies.
-    if let Err(why) = crate::headers::connection_listed(
-        &headers,
-        &route.context.headers,
-        snapshot.trust.verified_headers(),
-    ) {
-        return fixed(
-            snapshot,
-            &route.action,
-            IssueCode::InvalidRequest,
-            vec![why],
-            now,
-        );
-    }
-    // As the proxy: a body on a method without body semantics, unread and not allowed.
-    if route.refuses_body && req.body.as_deref().is_some_and(|b| !b.is_empty()) {
-        let why = format!(
-            "a {} request may not carry a body on this route",
-            req.method
-        );
-        return fixed(
-            snapshot,
-            &route.action,
-            IssueCode::InvalidRequest,
-            vec![why],
-            now,
-        );
-    }
-    // As the proxy: the body is read when the context reads it or an approval binds it;
-    // an empty body is read as zero bytes.
-    let reads = route.context.reads_body || snapshot.trust.buffers_body(&headers);
-    let body = reads.then(|| req.body.as_deref().unwrap_or_default());
-    let view = RequestView {
-        headers: &headers,
-        params: &m.params,
-        query: target.query,
-        body,
-    };
-    let mut facts = match extract(&route.context, &view) {
-        Ok(x) => x.facts,
         Err(e) => {
-            return fixed(
-                snapshot,
-                &route.action,
-                IssueCode::InvalidRequest,
+            let (action, _) = check.prepare(&snapshot.policy);
+            let outcome = Outcome {
+                issues: IssueSet::of(IssueCode::InvalidRequest),
+                risk: 0,
+                environment_risk: None,
+            };
+            crate::authorize::decision(
+                &snapshot.policy,
+                &action,
+                &Facts::default(),
+                &outcome,
                 vec![e.to_string()],
+                TEST_REQUEST_ID.into(),
                 now,
             )
         }
+    }
+}
+
+/// Decides an HTTP request against the snapshot's routes through the proxy's own decision
+/// function (`crate::decide`), after normalizing its target as the proxy does. Its body is
+/// what the proxy would have read: all of it (an absent body is zero bytes).
+pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) -> Decision {
+    let unjudged = |route, issue, detail: String| {
+        decide::unjudged_decision(snapshot, route, issue, detail, TEST_REQUEST_ID.into(), now)
     };
-    let input = TrustInput {
-        headers: &headers,
-        client_cert: req.client_cert.as_ref(),
-        route,
+    let invalid = IssueCode::InvalidRequest;
+    let target = match normalize(&req.path) {
+        Ok(t) => t,
+        Err(e) => return unjudged(None, invalid, format!("request target: {e}")),
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in &req.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
+            }
+            _ => return unjudged(None, invalid, format!("header {name:?} is invalid")),
+        }
+    }
+    let head = Head {
         method: &req.method,
         path: &target.path,
         query: target.query,
-        body,
+        headers: &headers,
+        client_cert: req.client_cert.as_ref(),
     };
-    let replay = ReplayCache::default();
-    // A fresh cache per case: a verified approval's jti is unused here, so there is no
-    // race to claim it after evaluation, as the proxy must.
-    let Evidence { details, .. } = snapshot.trust.gather(&input, &mut facts, &replay, now);
-    let outcome = snapshot.policy.evaluate(&route.action, &facts, now);
-    snapshot.policy.decision(
-        &route.action,
-        &facts,
-        &outcome,
-        TEST_REQUEST_ID.into(),
-        now,
-        details,
-    )
+    let body = req.body.as_deref().unwrap_or_default();
+    let (index, judged) = decide::decide(snapshot, &head, Some(body), now);
+    let route = index.and_then(|i| snapshot.routes.get(i));
+    match (judged, route) {
+        (Ok(judged), Some(route)) => judged.decision(snapshot, route, TEST_REQUEST_ID.into(), now),
+        (Ok(_), None) => unjudged(None, IssueCode::RouteNotMapped, "no route".into()),
+        (Err(why), route) => {
+            let detail = match &why {
+                Unjudged::NotMapped => format!("no route maps {} {}", req.method, target.path),
+                other => other.to_string(),
+            };
+            unjudged(route, why.issue(), detail)
+        }
+    }
 }
 
 fn list(issues: IssueSet) -> String {

@@ -26,7 +26,7 @@ pub fn check(dir: &Path, payload: &[u8], now: Option<Timestamp>, request_id: Opt
         format!("chk_{}", &hex::encode(hash)[..16])
     });
     let now = now.unwrap_or_else(Timestamp::now);
-    let decision = match snapshot.decide_check(&request, request_id, now) {
+    let decision = match crate::decide::check(&snapshot, &request, request_id, now) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("toolgate: invalid /check payload: {e}");

@@ -7,15 +7,15 @@
 //!
 //! With a verified source the caller's identity headers are ignored (the bundle compiler
 //! drops them from every context map) and stripped before forwarding. The request-path
-//! step that applies identity and signed approvals to a request's facts is [`evidence`].
+//! step that applies identity and signed approvals to a request's facts is [`trust`].
 
-pub mod evidence;
 pub mod jwt;
 pub mod keys;
 pub mod mtls;
+pub mod trust;
 
-pub use evidence::{Evidence, Trust, TrustInput};
 pub use mtls::ClientCert;
+pub use trust::{binding_of, Claim, Evidence, Trust, TrustInput};
 
 use http::{header, HeaderMap};
 use jiff::Timestamp;

@@ -1,7 +1,7 @@
 //! The request path: one orchestrator, [`handle`], that reads top to bottom through the
-//! stages, each in its own module: classify (`target`, then the route table) -> extract
-//! (`body`, then the context) -> verify identity and signed approval
-//! (`crate::identity::evidence`) -> authorize (`crate::authorize`) -> forward
+//! stages, each in its own module: classify (`crate::classify`: the head, then the route
+//! table) -> intake (`intake`: what of the body is read) -> decide (`crate::decide`:
+//! extract, verify, authorize) -> use a signed approval once -> forward
 //! (`crate::forward`). Every way out other than the upstream's response is a
 //! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`. Each stage
 //! reports what it learned to the request's `trail` (audit record and metrics).
@@ -14,14 +14,14 @@ pub mod unparsed;
 pub use unparsed::refuse_unparsed;
 
 use crate::approval::ReplayCache;
-use crate::clock::Clock;
+use crate::authorize::Enforced;
 use crate::body::{self, BoxError, ProxyBody};
 use crate::classify::target::{self, TargetError};
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::extract::{extract, RequestView};
+use crate::decide::{self, Head, Unjudged};
 use crate::forward::Upstream;
 use crate::headers::{self, Peer, RequestIds, Tags};
-use crate::identity::evidence::{authorize_with, TrustInput};
 use crate::identity::ClientCert;
 use crate::ops::Ops;
 use crate::policy::Verdict;
@@ -200,28 +200,32 @@ where
     };
     let route = snapshot.routes.get(found.index).ok_or(Refusal::Internal)?;
     trail.routed(found.index, route);
-    let listed = headers::connection_listed(
-        &parts.headers,
-        &route.context.headers,
-        snapshot.trust.verified_headers(),
-    )
-    .map_err(|why| Refusal::BadTarget(TargetError::Connection(why)))?;
+    let head = Head {
+        method: &parts.method,
+        path: &target.path,
+        query: target.query,
+        headers: &parts.headers,
+        // Set per connection by the server after rustls verified it; never from the wire.
+        client_cert: parts.extensions.get::<ClientCert>(),
+    };
+    let admitted =
+        decide::admit(snapshot, &head, Some(found)).map_err(|e| unjudged(e, head.method))?;
     // Exactly what was matched is what the upstream receives.
     let upstream_uri =
         gate.upstream
             .uri_for(parts.uri.path_and_query(), &target.path, target.query)?;
     trail.add_decision_time(classify.elapsed());
 
-    // 2. Extract: the route's context, reading the body only if the context needs it (or
-    // a signed approval, which binds the body, comes with it).
-    // A method without body semantics carries none past toolgate unless the route reads
-    // or allows it: an upstream that ignores such a body would run what hides in it.
+    // 2. Intake: the body is read only if the context needs it (or a signed approval,
+    // which binds the body, comes with it). A method without body semantics carries none
+    // past toolgate unless the route reads or allows it: an upstream that ignores such a
+    // body would run what hides in it.
     let body = if route.refuses_body {
         RequestBody::require_empty(body, &parts.method, gate.body_read_timeout).await?
     } else {
         RequestBody::take(
             body,
-            route.context.reads_body.then_some(&route.context),
+            route.context.reads_body,
             snapshot.trust.buffers_body(&parts.headers),
             &parts.headers,
             gate.max_body_bytes,
@@ -232,51 +236,53 @@ where
     if let RequestBody::Buffered(bytes) = &body {
         trail.body(bytes);
     }
-    let decide = Instant::now();
-    let verdict = {
-        let view = RequestView {
-            headers: &parts.headers,
-            params: &found.params,
-            query: target.query,
-            body: body.bytes(),
-        };
-        let extracted = extract(&route.context, &view).map_err(|e| {
-            trail.context_invalid();
-            trail.add_decision_time(decide.elapsed());
-            Refusal::BadContext(e)
+
+    // 3. Decide (extract, verify, authorize: `crate::decide`), then use a verified
+    // approval once: only ALLOW (or a shadow route's recorded verdict) goes on.
+    let decide_started = Instant::now();
+    let listed = {
+        let judged = decide::judge(snapshot, &head, &admitted, body.bytes(), now);
+        let mut judged = judged.map_err(|e| {
+            if matches!(e, Unjudged::Context(_)) {
+                trail.context_invalid();
+            }
+            trail.add_decision_time(decide_started.elapsed());
+            unjudged(e, head.method)
         })?;
-        let mut facts = extracted.facts;
-
-        // 3. Verify: the identity and approval the bundle says must be proven, not claimed.
-        let input = TrustInput {
-            headers: &parts.headers,
-            // Set per connection by the server after rustls verified it; never from the wire.
-            client_cert: parts.extensions.get::<ClientCert>(),
-            route,
-            method: &parts.method,
-            path: &target.path,
-            query: target.query,
-            body: body.bytes(),
+        let mut enforced = judged.enforce(snapshot, &head, route, body.bytes(), request_id, now);
+        if let (Enforced::Forward(_), Some(claim)) = (&enforced, &judged.claim) {
+            if gate.replay.claim(&claim.jti, claim.until, now.as_second()) {
+                tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
+            } else {
+                judged.replayed(snapshot, route, now);
+                enforced = judged.enforce(snapshot, &head, route, body.bytes(), request_id, now);
+            }
+        }
+        trail.add_decision_time(decide_started.elapsed());
+        trail.facts(&judged.facts);
+        trail.decided(route.mode, &judged.outcome);
+        let verdict = match enforced {
+            Enforced::Forward(verdict) => verdict,
+            Enforced::Deny(d) => return Err(Refusal::Denied(d)),
+            Enforced::Defer(d, Some(approval)) => {
+                return Err(Refusal::AwaitingApproval(d, approval))
+            }
+            Enforced::Defer(d, None) => return Err(Refusal::Deferred(d)),
         };
-        let evidence = snapshot.trust.gather(&input, &mut facts, &gate.replay, now);
-
-        // 4. Authorize: only ALLOW (or a shadow route's recorded verdict) goes on.
-        let (outcome, verdict) = authorize_with(
-            snapshot,
-            &input,
-            &mut facts,
-            evidence,
-            &gate.replay,
-            now,
-            request_id,
-        );
-        trail.add_decision_time(decide.elapsed());
-        trail.facts(&facts);
-        trail.decided(route.mode, &outcome);
-        verdict?
+        if verdict != Verdict::Allow {
+            tracing::warn!(
+                request_id,
+                route = %route.name,
+                verdict = verdict.as_str(),
+                issues = ?judged.outcome.issues,
+                "shadow route: verdict recorded, request forwarded"
+            );
+        }
+        (admitted.listed, verdict)
     };
+    let (listed, verdict) = listed;
 
-    // 5. Forward: the same head, cleaned of hop-by-hop and forwarding claims and of the
+    // 4. Forward: the same head, cleaned of hop-by-hop and forwarding claims and of the
     // identity and approval headers a verified source replaced, re-tagged.
     snapshot.trust.strip_headers(&mut parts.headers);
     let client_authority = parts.uri.authority().cloned();
@@ -318,6 +324,16 @@ where
     let (mut resp_parts, resp_body) = resp.into_parts();
     headers::strip_response(&mut resp_parts.headers);
     Ok((Response::from_parts(resp_parts, resp_body), verdict))
+}
+
+/// A request that could not be evaluated, as the refusal it is.
+fn unjudged(e: Unjudged, method: &http::Method) -> Refusal {
+    match e {
+        Unjudged::NotMapped => Refusal::RouteNotMapped,
+        Unjudged::Connection(why) => Refusal::BadTarget(TargetError::Connection(why)),
+        Unjudged::BodyNotAllowed => Refusal::BodyNotAllowed(method.clone()),
+        Unjudged::Context(e) => Refusal::BadContext(e),
+    }
 }
 
 /// Polls a future, turning a panic into `Err` so the caller can still answer.

@@ -1,0 +1,307 @@
+//! The decision, once: from the snapshot, a classified request (its head, the route the
+//! classifier matched, and the body bytes the request path buffered, or none) and an
+//! instant, to the outcome. The proxy, the bundle test runner, candidate evaluation and the
+//! check APIs all decide through here, so a bundle whose tests pass decides the same way in
+//! the proxy, and a candidate identical to the live bundle never disagrees. Pure: no I/O,
+//! no clock, no state (using an approval once is the caller's, after the decision).
+//!
+//! The steps, in order: [`admit`] (the route; `Connection` may not remove what the route
+//! reads or what identity verifies) -> [`judge`] (a body the route may not carry, or that a
+//! framework would read otherwise than toolgate, `crate::extract::media`; extract the
+//! context, `crate::extract`; verify identity and the signed approval, `crate::identity`;
+//! evaluate, `crate::authorize`).
+
+use crate::authorize::{self, Enforce, Enforced};
+use crate::classify::router::RouteMatch;
+use crate::extract::{extract, media, ExtractError, RequestView};
+use crate::headers;
+use crate::identity::{Claim, ClientCert, TrustInput};
+use crate::policy::{
+    CheckRequest, Decision, Facts, IssueCode, IssueSet, Outcome, PayloadError, PreparedAction,
+};
+use crate::snapshot::{Route, Snapshot};
+use http::{HeaderMap, HeaderName, Method};
+use jiff::Timestamp;
+
+/// A classified request head: what the decision reads besides the body.
+#[derive(Clone, Copy)]
+pub struct Head<'r> {
+    pub method: &'r Method,
+    /// The normalized path (what was matched, and what is forwarded) and the raw query.
+    pub path: &'r str,
+    pub query: Option<&'r str>,
+    pub headers: &'r HeaderMap,
+    /// The connection's verified client certificate (set by the server, never from the
+    /// wire).
+    pub client_cert: Option<&'r ClientCert>,
+}
+
+/// Why a request could not be evaluated: answered without a policy decision.
+#[derive(Debug)]
+pub enum Unjudged {
+    /// No route maps the method and path (DENY, `ROUTE_NOT_MAPPED`).
+    NotMapped,
+    /// `Connection` lists a header that must reach the upstream as evaluated (400).
+    Connection(String),
+    /// A non-empty body on a method without body semantics, on a route that neither reads
+    /// nor allows one (400).
+    BodyNotAllowed,
+    /// The route's context cannot be read from the request (400).
+    Context(ExtractError),
+}
+
+impl Unjudged {
+    /// The one issue the refusal carries.
+    pub fn issue(&self) -> IssueCode {
+        match self {
+            Unjudged::NotMapped => IssueCode::RouteNotMapped,
+            Unjudged::Connection(_) | Unjudged::BodyNotAllowed | Unjudged::Context(_) => {
+                IssueCode::InvalidRequest
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Unjudged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unjudged::NotMapped => {
+                f.write_str("no route of the policy bundle maps this method and path")
+            }
+            Unjudged::Connection(why) => f.write_str(why),
+            Unjudged::BodyNotAllowed => f.write_str(
+                "this method may not carry a body on this route (a route may set allow_body)",
+            ),
+            Unjudged::Context(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A request admitted to evaluation.
+pub struct Admitted<'s, 'r> {
+    /// The matched route's index in the snapshot, and the route.
+    pub index: usize,
+    pub route: &'s Route,
+    pub params: matchit::Params<'s, 'r>,
+    /// Header names a `Connection` header lists: dropped on the way upstream.
+    pub listed: Vec<HeaderName>,
+}
+
+/// An evaluated request.
+#[derive(Debug)]
+pub struct Judged<'r> {
+    pub facts: Facts<'r>,
+    pub outcome: Outcome,
+    /// Reasons for identity and approval issues, for the decision's `details`.
+    pub details: Vec<String>,
+    /// A verified approval to use once, if the request is forwarded.
+    pub claim: Option<Claim>,
+}
+
+/// The route for a classified request, checked for `Connection` tricks.
+pub fn admit<'s, 'r>(
+    snapshot: &'s Snapshot,
+    head: &Head<'r>,
+    found: Option<RouteMatch<'s, 'r>>,
+) -> Result<Admitted<'s, 'r>, Unjudged> {
+    let found = found.ok_or(Unjudged::NotMapped)?;
+    let route = snapshot
+        .routes
+        .get(found.index)
+        .ok_or(Unjudged::NotMapped)?;
+    let listed = headers::connection_listed(
+        head.headers,
+        &route.context.headers,
+        snapshot.trust.verified_headers(),
+    )
+    .map_err(Unjudged::Connection)?;
+    Ok(Admitted {
+        index: found.index,
+        route,
+        params: found.params,
+        listed,
+    })
+}
+
+/// Evaluates an admitted request with the body the request path buffered (`None`: it
+/// streams, unread).
+pub fn judge<'r>(
+    snapshot: &Snapshot,
+    head: &Head<'r>,
+    admitted: &Admitted<'_, 'r>,
+    body: Option<&'r [u8]>,
+    now: Timestamp,
+) -> Result<Judged<'r>, Unjudged> {
+    let route = admitted.route;
+    if let Some(bytes) = body {
+        if route.refuses_body && !bytes.is_empty() {
+            return Err(Unjudged::BodyNotAllowed);
+        }
+        let read = route.context.reads_body.then_some(&route.context);
+        media::inspect(read, head.headers, bytes).map_err(Unjudged::Context)?;
+    }
+    let view = RequestView {
+        headers: head.headers,
+        params: &admitted.params,
+        query: head.query,
+        body,
+    };
+    let mut facts = extract(&route.context, &view)
+        .map_err(Unjudged::Context)?
+        .facts;
+    let evidence = snapshot
+        .trust
+        .verify(&trust_input(head, route, body), &mut facts, now);
+    let outcome = authorize::evaluate(&snapshot.policy, &route.action, &facts, now);
+    Ok(Judged {
+        facts,
+        outcome,
+        details: evidence.details,
+        claim: evidence.claim,
+    })
+}
+
+/// [`admit`] then [`judge`], for callers that hold the whole request (bundle tests,
+/// candidate evaluation): the matched route's index and its judgement.
+pub fn decide<'s, 'r>(
+    snapshot: &'s Snapshot,
+    head: &Head<'r>,
+    body: Option<&'r [u8]>,
+    now: Timestamp,
+) -> (Option<usize>, Result<Judged<'r>, Unjudged>)
+where
+    's: 'r,
+{
+    let found = snapshot.table.find(head.method, head.path);
+    match admit(snapshot, head, found) {
+        Err(e) => (None, Err(e)),
+        Ok(admitted) => (
+            Some(admitted.index),
+            judge(snapshot, head, &admitted, body, now),
+        ),
+    }
+}
+
+impl Judged<'_> {
+    /// The approval's `jti` was already used (another request won it, or it is replayed):
+    /// the request is judged again without that approval's standing.
+    pub fn replayed(&mut self, snapshot: &Snapshot, route: &Route, now: Timestamp) {
+        if let Some(claim) = self.claim.take() {
+            self.facts.issues.insert(IssueCode::ApprovalReplayed);
+            self.details.push(format!(
+                "approval: jti {:?} was already used; an approval is good for one request",
+                claim.jti
+            ));
+            self.outcome = authorize::evaluate(&snapshot.policy, &route.action, &self.facts, now);
+        }
+    }
+
+    /// What the runtime does with this judgement on `route`.
+    pub fn enforce(
+        &self,
+        snapshot: &Snapshot,
+        head: &Head<'_>,
+        route: &Route,
+        body: Option<&[u8]>,
+        request_id: &str,
+        now: Timestamp,
+    ) -> Enforced {
+        let input = trust_input(head, route, body);
+        Enforce {
+            policy: &snapshot.policy,
+            action: &route.action,
+            mode: route.mode,
+            identity: &snapshot.trust.identity,
+            approvals: snapshot.trust.approvals.as_ref(),
+            input: &input,
+        }
+        .enforce(
+            &self.facts,
+            &self.outcome,
+            self.details.clone(),
+            request_id,
+            now,
+        )
+    }
+
+    /// The decision body, as the route's policy states it.
+    pub fn decision(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        request_id: String,
+        now: Timestamp,
+    ) -> Decision {
+        authorize::decision(
+            &snapshot.policy,
+            &route.action,
+            &self.facts,
+            &self.outcome,
+            self.details.clone(),
+            request_id,
+            now,
+        )
+    }
+}
+
+/// The decision for a request that could not be evaluated: its one issue, and why.
+pub fn unjudged_decision(
+    snapshot: &Snapshot,
+    route: Option<&Route>,
+    issue: IssueCode,
+    detail: String,
+    request_id: String,
+    now: Timestamp,
+) -> Decision {
+    let outcome = Outcome {
+        issues: IssueSet::of(issue),
+        risk: 0,
+        environment_risk: None,
+    };
+    let none = PreparedAction::default();
+    let action = route.map_or(&none, |r| &r.action);
+    authorize::decision(
+        &snapshot.policy,
+        action,
+        &Facts::default(),
+        &outcome,
+        vec![detail],
+        request_id,
+        now,
+    )
+}
+
+/// Decides a Stage0 `/check` payload (no route: the payload names its action), for `POST
+/// /v1/check`, `toolgate check` and bundle tests. `Err` when the payload's context cannot
+/// be read.
+pub fn check(
+    snapshot: &Snapshot,
+    check: &CheckRequest,
+    request_id: String,
+    now: Timestamp,
+) -> Result<Decision, PayloadError> {
+    let facts = check.facts(&snapshot.amount_field)?;
+    let (action, details) = check.prepare(&snapshot.policy);
+    let outcome = authorize::evaluate(&snapshot.policy, &action, &facts, now);
+    Ok(authorize::decision(
+        &snapshot.policy,
+        &action,
+        &facts,
+        &outcome,
+        details,
+        request_id,
+        now,
+    ))
+}
+
+fn trust_input<'a>(head: &Head<'a>, route: &'a Route, body: Option<&'a [u8]>) -> TrustInput<'a> {
+    TrustInput {
+        headers: head.headers,
+        client_cert: head.client_cert,
+        route: &route.name,
+        method: head.method,
+        path: head.path,
+        query: head.query,
+        body,
+    }
+}
