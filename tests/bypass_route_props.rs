@@ -100,7 +100,7 @@ proptest! {
     #[test]
     fn the_route_matched_is_the_route_the_upstream_sees(t in target(), m in method()) {
         let snapshot = bundle();
-        let upstream = Upstream::new(&UpstreamConfig::default()).unwrap();
+        let upstream = Upstream::new(&UpstreamConfig::default(), prometheus::IntGauge::new("t", "t").unwrap()).unwrap();
         let Ok(n) = normalize(&t) else { return Ok(()) };
         let matched = snapshot.table.find(&m, &n.path);
 

@@ -6,6 +6,8 @@
 
 mod support;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use support::wire;
 use support::*;
@@ -117,4 +119,98 @@ async fn the_h2_stream_limit_is_announced() {
             .map(|p| u32::from_be_bytes([p[2], p[3], p[4], p[5]]));
         assert_eq!(max_streams, Some(want));
     }
+}
+
+/// Sockets this process holds open toward `port` (ESTABLISHED or CLOSE_WAIT: an open
+/// descriptor), as the kernel lists them. The in-process upstream's own sockets have `port`
+/// as their local port and are not counted.
+fn sockets_to(port: u16) -> usize {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let remote = f[2]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            remote == Some(port) && matches!(f[3], "01" | "08")
+        })
+        .count()
+}
+
+/// Upstream sockets are bounded by the exchanges under way plus the idle connections, under
+/// waves of multiplexed streams: a connection being closed still counts until it is, and no
+/// connection is opened that no exchange asked for. Measured from the kernel's socket
+/// table, sampled throughout the load.
+#[tokio::test]
+async fn upstream_sockets_never_exceed_the_bounds() {
+    let up = Upstream::start().await;
+    up.set(Behavior::Slow(Duration::from_millis(2)));
+    let gate = wire::start(fixture::snapshot(), &up.url(), |c| {
+        c.upstream.max_concurrent_requests = 8;
+        c.upstream.max_idle_connections = 2;
+    })
+    .await;
+    let port = up.addr.port();
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(Ordering::SeqCst) {
+                peak = peak.max(sockets_to(port));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            peak
+        })
+    };
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let addr = gate.addr;
+        clients.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (tx, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let mut ok = 0;
+            for _wave in 0..40 {
+                let mut calls = tokio::task::JoinSet::new();
+                for i in 0..16 {
+                    let mut tx = tx.clone();
+                    let req = request("GET", addr, &format!("/items/{i}"), &[ENV], "");
+                    calls.spawn(async move { tx.send_request(req).await.unwrap().status() });
+                }
+                while let Some(s) = calls.join_next().await {
+                    ok += usize::from(s.unwrap() == 200);
+                }
+            }
+            ok
+        });
+    }
+    let mut forwarded = 0;
+    while let Some(n) = clients.join_next().await {
+        forwarded += n.unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    assert!(forwarded > 0);
+    assert_eq!(
+        up.seen().len(),
+        forwarded,
+        "every 200 was sent once, nothing else"
+    );
+    assert!(peak > 0, "the sampler saw the load");
+    assert!(
+        peak <= 8 + 2,
+        "{peak} upstream sockets open at once (bounds 8 + 2)"
+    );
+    let m = support::prom::parse(&wire::ops(gate.addr).metrics.encode()).unwrap();
+    let open = m.get("toolgate_upstream_connections", &[]).unwrap();
+    assert!(
+        open <= 2.0,
+        "{open} connections still open, only 2 may idle"
+    );
 }

@@ -200,6 +200,7 @@ fn every_family_has_help_and_type() {
         ("toolgate_build_info", "gauge"),
         ("toolgate_candidate_disagreements_total", "counter"),
         ("toolgate_connection_errors_total", "counter"),
+        ("toolgate_upstream_connections", "gauge"),
     ]
     .into();
     let got: HashMap<&str, &str> = e

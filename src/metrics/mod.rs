@@ -128,6 +128,7 @@ pub struct Metrics {
     upstream_duration: HistogramVec,
     upstream_errors: IntCounterVec,
     in_flight: IntGauge,
+    upstream_connections: IntGauge,
     reload_success: IntCounter,
     reload_failure: IntCounter,
     bundle_info: IntGaugeVec,
@@ -238,6 +239,13 @@ impl Metrics {
                 IntGauge::new(
                     "toolgate_requests_in_flight",
                     "Requests currently being decided or forwarded.",
+                )?,
+            )?,
+            upstream_connections: register(
+                r,
+                IntGauge::new(
+                    "toolgate_upstream_connections",
+                    "Connections open to the upstream, in use or idle (at most upstream.max_concurrent_requests + upstream.max_idle_connections).",
                 )?,
             )?,
             reload_success: reloads.with_label_values(&["success"]),
@@ -351,6 +359,11 @@ impl Metrics {
     /// The handle the audit sink counts dropped records into.
     pub fn audit_dropped(&self) -> IntCounter {
         self.audit_dropped.clone()
+    }
+
+    /// The gauge of connections open to the upstream.
+    pub fn upstream_connections(&self) -> IntGauge {
+        self.upstream_connections.clone()
     }
 
     /// Counts a request as in flight until the guard is dropped.

@@ -78,7 +78,7 @@ impl Gate {
     ) -> anyhow::Result<Gate> {
         Ok(Gate {
             snapshot,
-            upstream: Upstream::new(&cfg.upstream)?,
+            upstream: Upstream::new(&cfg.upstream, ops.metrics.upstream_connections())?,
             clock,
             ids: RequestIds::default(),
             max_header_bytes: cfg.limits.max_header_bytes,

@@ -67,6 +67,8 @@ pub enum Behavior {
 pub struct Upstream {
     pub addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Connections open now, and the most ever open at once.
+    open: Arc<(AtomicUsize, AtomicUsize)>,
     seen: Arc<Mutex<Vec<Seen>>>,
     behavior: Arc<Mutex<Behavior>>,
 }
@@ -80,25 +82,31 @@ impl Upstream {
         let (s, b) = (seen.clone(), behavior.clone());
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
+        let open = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let gauge = open.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 count.fetch_add(1, Ordering::SeqCst);
-                let (s, b) = (s.clone(), b.clone());
+                let now = gauge.0.fetch_add(1, Ordering::SeqCst) + 1;
+                gauge.1.fetch_max(now, Ordering::SeqCst);
+                let (s, b, gauge) = (s.clone(), b.clone(), gauge.clone());
                 tokio::spawn(async move {
                     let svc =
                         hyper::service::service_fn(move |req| record(req, s.clone(), b.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
+                    gauge.0.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
         Upstream {
             addr,
             connections,
+            open,
             seen,
             behavior,
         }
@@ -115,6 +123,11 @@ impl Upstream {
     /// How many connections toolgate opened to it.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were ever open to it at once.
+    pub fn peak_open(&self) -> usize {
+        self.open.1.load(Ordering::SeqCst)
     }
 
     /// Every request received so far.
