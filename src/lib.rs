@@ -24,6 +24,7 @@ pub mod extract;
 pub mod forward;
 pub mod headers;
 pub mod identity;
+pub mod jose;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

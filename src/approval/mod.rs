@@ -22,8 +22,8 @@ pub mod request;
 pub use replay::ReplayCache;
 pub use request::ApprovalRequest;
 
-use crate::identity::jwt::{is_clean, render, seconds, verify_claims};
-use crate::identity::keys::KeySet;
+use crate::jose::claims::{is_clean, render, seconds, verify_claims};
+use crate::jose::keys::KeySet;
 use jiff::Timestamp;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
@@ -139,7 +139,7 @@ const MAX_JTI_BYTES: usize = 128;
 
 impl ApprovalVerifier {
     pub fn new(keys: KeySet, algorithm: Algorithm, max_ttl: i64, leeway: i64) -> Self {
-        let mut v = crate::identity::jwt::clock_free_validation(algorithm);
+        let mut v = crate::jose::claims::clock_free_validation(algorithm);
         v.set_required_spec_claims(&["exp"]);
         // The binding, not an audience, says what the approval is for.
         v.validate_aud = false;

@@ -5,7 +5,7 @@
 //! with the token in `x-approval`.
 
 use super::{ApprovalClaims, Binding};
-use crate::identity::keys::SigningKey;
+use crate::jose::keys::SigningKey;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -7,7 +7,7 @@
 
 use super::exit;
 use crate::approval::request::{mint, ApprovalRequest};
-use crate::identity::keys::{parse_algorithm, SigningKey};
+use crate::jose::keys::{parse_algorithm, SigningKey};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use std::path::Path;

@@ -10,7 +10,6 @@
 //! step that applies identity and signed approvals to a request's facts is [`trust`].
 
 pub mod jwt;
-pub mod keys;
 pub mod mtls;
 pub mod trust;
 

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use jiff::Timestamp;
 use serde::Serialize;
+use std::fmt;
 use std::sync::Arc;
 
 /// Why a request did not get the upstream's response.
@@ -60,7 +61,7 @@ pub enum Refusal {
     UpstreamOverloaded { limit: usize },
     /// The HTTP/1.1 framing guard refused the head before it was parsed (400; 414, 431,
     /// or 501 for an unknown transfer coding).
-    Unparsed(super::unparsed::Framing),
+    Unparsed(Framing),
     /// A bug: the request path panicked (500). Nothing after the panic point ran.
     Internal,
 }
@@ -77,6 +78,51 @@ impl From<forward::Error> for Refusal {
             forward::Error::Overloaded { limit } => Refusal::UpstreamOverloaded { limit },
         }
     }
+}
+
+/// Header fields a request head may have: hyper's own default, which the guard enforces
+/// first so that the refusal is toolgate's.
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// Why a request head was refused before hyper parsed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// The head is not HTTP/1.x as RFC 9112 writes it (httparse's reason).
+    Malformed(&'static str),
+    /// The head is over the connection's limit, in bytes or fields (431).
+    TooLarge(usize),
+    /// The request target is over hyper's limit (414).
+    UriTooLong,
+    /// A transfer coding other than `chunked` (501, RFC 9112 §6.1).
+    UnknownCoding(String),
+    /// Transfer-Encoding or Content-Length that does not frame one body unambiguously.
+    Ambiguous(&'static str),
+}
+
+impl fmt::Display for Framing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Framing::Malformed(why) => write!(f, "malformed request head: {why}"),
+            Framing::TooLarge(limit) => write!(
+                f,
+                "request head is over {limit} bytes or {} header fields",
+                MAX_HEADER_FIELDS
+            ),
+            Framing::UriTooLong => f.write_str("request target is too long"),
+            Framing::UnknownCoding(c) => write!(
+                f,
+                "transfer coding {c:?} is not supported (only chunked is)"
+            ),
+            Framing::Ambiguous(why) => write!(f, "ambiguous message framing: {why}"),
+        }
+    }
+}
+
+/// What the guard could read of a refused head, for the audit record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefusedHead {
+    pub method: Option<String>,
+    pub target: Option<String>,
 }
 
 /// What a refusal body needs to know about the request.
@@ -197,7 +243,6 @@ impl Refusal {
                 ),
             ),
             Refusal::Unparsed(why) => {
-                use super::unparsed::Framing;
                 let status = match &why {
                     Framing::Malformed(_) | Framing::Ambiguous(_) => StatusCode::BAD_REQUEST,
                     Framing::TooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -20,7 +20,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
-pub use crate::proxy::unparsed::{Framing, RefusedHead, MAX_HEADER_FIELDS};
+pub use crate::proxy::refusal::{Framing, RefusedHead, MAX_HEADER_FIELDS};
 
 /// hyper's limit on a request target (`MAX_URI_LEN`); longer is 414.
 const MAX_URI_LEN: usize = (u16::MAX - 1) as usize;

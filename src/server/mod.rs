@@ -5,7 +5,8 @@
 //! Shutdown: the listener is dropped at once (new connections are refused by the kernel),
 //! [`Server::draining`] turns true for readiness probes, every open connection is asked to
 //! finish what is in flight, and whatever still runs after `shutdown_grace` is cut off.
-//! `crate::app` wraps the proxy with hot reload, the admin listener and the audit trail.
+//! The application module wraps the proxy with hot reload, the admin listener and the audit
+//! trail.
 
 mod accept;
 pub use accept::raise_fd_limit;

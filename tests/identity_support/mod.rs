@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use toolgate::approval::request::mint;
 use toolgate::approval::{ApprovalRequest, Binding};
 use toolgate::config::Config;
-use toolgate::identity::keys::SigningKey;
+use toolgate::jose::keys::SigningKey;
 use toolgate::server::Server;
 use toolgate::snapshot::Snapshot;
 

@@ -3,7 +3,7 @@
 //! digest covers every key, and parsed here, once.
 
 use super::*;
-use crate::identity::keys::{parse_algorithm, KeyFormat, KeySet, SUPPORTED};
+use crate::jose::keys::{parse_algorithm, KeyFormat, KeySet, SUPPORTED};
 use jsonwebtoken::Algorithm;
 
 pub(super) fn names() -> String {

@@ -8,9 +8,9 @@ use super::routes::RouteDraft;
 use super::*;
 use crate::approval::ApprovalVerifier;
 use crate::identity::jwt::{ClaimPath, JwtVerifier};
-use crate::identity::keys::parse_algorithm;
 use crate::identity::mtls::{MtlsMap, San, Subject};
 use crate::identity::{IdentitySource, Trust};
+use crate::jose::keys::parse_algorithm;
 use crate::policy::PreparedAction;
 use jsonwebtoken::Algorithm;
 
