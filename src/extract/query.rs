@@ -3,7 +3,7 @@
 //! a repeat, an escaped or case-folded spelling of it, or a copy hidden after a `;` (a
 //! separator to some stacks) is refused rather than resolved one way.
 
-use super::body::caseless_eq;
+use super::json::caseless_eq;
 use super::ExtractError;
 use percent_encoding::percent_decode_str;
 use smallvec::SmallVec;

@@ -1,8 +1,14 @@
 //! Table tests of context extraction: every source, every conversion, every refusal.
 
-use super::*;
+use super::context::*;
+use super::json as body;
+use super::read::*;
 use crate::policy::IssueSet;
+use crate::policy::{Facts, IssueCode};
 use http::HeaderValue;
+use http::{HeaderMap, HeaderName};
+use jiff::Timestamp;
+use std::borrow::Cow;
 
 fn source(spec: &str) -> Source {
     let (kind, arg) = spec.split_once(':').expect("kind:arg");
@@ -1547,7 +1553,7 @@ fn count_allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 // The streaming walker agrees with serde_json's own pointer lookup on documents without
 // ambiguous keys, and refuses the ones with them.
 mod walker_props {
-    use super::super::body::{self, Json};
+    use super::super::json::{self as body, Json};
     use proptest::prelude::*;
     use serde_json::{Map, Value};
 

@@ -20,12 +20,13 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
+mod chunked;
+use chunked::{step_chunked, Chunk};
+
 pub use crate::proxy::refusal::{Framing, RefusedHead, MAX_HEADER_FIELDS};
 
 /// hyper's limit on a request target (`MAX_URI_LEN`); longer is 414.
 const MAX_URI_LEN: usize = (u16::MAX - 1) as usize;
-/// Bytes of chunk extensions or trailer fields one body may carry.
-const MAX_CHUNK_META: usize = 16 * 1024;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 8 * 1024;
 
@@ -38,32 +39,6 @@ enum State {
     /// A head was refused or a chunk was malformed: hyper gets nothing more (reads stay
     /// pending: the request in its place asked to close, so hyper never waits on one).
     Closed,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chunk {
-    Size {
-        digits: u8,
-        size: u64,
-    },
-    /// Blanks after the size, before `;` or CR.
-    SizeBlank {
-        size: u64,
-    },
-    Ext {
-        size: u64,
-    },
-    SizeLf {
-        size: u64,
-    },
-    Data(u64),
-    DataCr,
-    DataLf,
-    /// At the start of a trailer line (or the final CRLF).
-    TrailerStart,
-    Trailer,
-    TrailerLf,
-    EndLf,
 }
 
 /// The guard's verdict on the bytes it holds.
@@ -388,107 +363,5 @@ fn reason(e: httparse::Error) -> &'static str {
     }
 }
 
-/// Advances a chunked body over `bytes`: how many bytes belong to it, and the state after
-/// them (`None`: the body ended there). An error says how many bytes were good before it.
-fn step_chunked(
-    c: Chunk,
-    bytes: &[u8],
-    meta: &mut usize,
-) -> Result<(usize, Option<Chunk>), (usize, &'static str)> {
-    let mut i = 0;
-    step_chunked_from(c, bytes, meta, &mut i).map_err(|why| (i.saturating_sub(1), why))
-}
-
-fn step_chunked_from(
-    mut c: Chunk,
-    bytes: &[u8],
-    meta: &mut usize,
-    at: &mut usize,
-) -> Result<(usize, Option<Chunk>), &'static str> {
-    let i = at;
-    while *i < bytes.len() {
-        if let Chunk::Data(n) = c {
-            let take = n.min((bytes.len() - *i) as u64);
-            *i += take as usize;
-            c = if take == n {
-                Chunk::DataCr
-            } else {
-                Chunk::Data(n - take)
-            };
-            continue;
-        }
-        let b = bytes[*i];
-        *i += 1;
-        c = match c {
-            Chunk::Size { digits, size } => match (b as char).to_digit(16) {
-                Some(d) if digits < 16 => Chunk::Size {
-                    digits: digits + 1,
-                    size: size * 16 + u64::from(d),
-                },
-                Some(_) => return Err("chunk size overflows"),
-                None if digits == 0 => return Err("chunk size is not hexadecimal"),
-                None => match b {
-                    b' ' | b'\t' => Chunk::SizeBlank { size },
-                    b';' => Chunk::Ext { size },
-                    b'\r' => Chunk::SizeLf { size },
-                    _ => return Err("invalid byte after the chunk size"),
-                },
-            },
-            Chunk::SizeBlank { size } => match b {
-                b' ' | b'\t' => Chunk::SizeBlank { size },
-                b';' => Chunk::Ext { size },
-                b'\r' => Chunk::SizeLf { size },
-                _ => return Err("invalid byte after the chunk size"),
-            },
-            Chunk::Ext { size } => {
-                *meta += 1;
-                match b {
-                    _ if *meta > MAX_CHUNK_META => return Err("chunk extensions too long"),
-                    b'\r' => Chunk::SizeLf { size },
-                    b'\n' => return Err("bare LF in a chunk extension"),
-                    _ => Chunk::Ext { size },
-                }
-            }
-            Chunk::SizeLf { size } => match (b, size) {
-                (b'\n', 0) => Chunk::TrailerStart,
-                (b'\n', n) => Chunk::Data(n),
-                _ => return Err("chunk size line does not end in CRLF"),
-            },
-            Chunk::Data(_) => unreachable!("handled above"),
-            Chunk::DataCr => match b {
-                b'\r' => Chunk::DataLf,
-                _ => return Err("chunk data does not end in CRLF"),
-            },
-            Chunk::DataLf => match b {
-                b'\n' => Chunk::Size { digits: 0, size: 0 },
-                _ => return Err("chunk data does not end in CRLF"),
-            },
-            Chunk::TrailerStart => match b {
-                b'\r' => Chunk::EndLf,
-                _ => Chunk::Trailer,
-            },
-            Chunk::Trailer => {
-                *meta += 1;
-                match b {
-                    _ if *meta > MAX_CHUNK_META => return Err("trailer fields too long"),
-                    b'\r' => Chunk::TrailerLf,
-                    b'\n' => return Err("bare LF in a trailer field"),
-                    _ => Chunk::Trailer,
-                }
-            }
-            Chunk::TrailerLf => match b {
-                b'\n' => Chunk::TrailerStart,
-                _ => return Err("trailer field does not end in CRLF"),
-            },
-            Chunk::EndLf => match b {
-                b'\n' => return Ok((*i, None)),
-                _ => return Err("chunked body does not end in CRLF"),
-            },
-        };
-    }
-    Ok((*i, Some(c)))
-}
-
 #[cfg(test)]
-#[path = "guard/tests.rs"]
 mod tests;
