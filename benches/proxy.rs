@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use toolgate::config::Config;
-use toolgate::proxy::{self, headers::Peer, Gate};
+use toolgate::headers::Peer;
+use toolgate::proxy::{self, Gate};
 
 /// The request each ALLOW/DENY case sends: (name, method, path, headers, body).
 type Case = (

@@ -5,6 +5,8 @@
 //! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
 //! loaded and compiled by [`bundle`] into one immutable snapshot.
 
+#![deny(unsafe_code)]
+
 pub mod admin;
 pub mod app;
 pub mod approval;

@@ -1,5 +1,7 @@
 //! The `toolgate` command line: parses flags and hands off to the library.
 
+#![deny(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;

@@ -302,6 +302,7 @@ fn background_priority() {
     #[cfg(target_os = "linux")]
     {
         let param = libc::sched_param { sched_priority: 0 };
+        #[allow(unsafe_code)] // the one libc call that sets a thread's scheduling class
         // SAFETY: `param` is a valid `sched_param` for the call's duration; pid 0 names the
         // calling thread; no memory is shared with the kernel beyond the call.
         let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
@@ -312,6 +313,7 @@ fn background_priority() {
 }
 
 #[cfg(all(test, target_os = "linux"))]
+#[allow(unsafe_code)] // reads the scheduling class back through libc
 mod tests {
     #[test]
     fn the_loader_thread_yields_to_the_request_path() {
