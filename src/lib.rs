@@ -1,9 +1,48 @@
 //! toolgate: an authorization sidecar that decides ALLOW / DEFER / DENY inline, for every
 //! request to the tool API it guards, against a versioned policy bundle.
 //!
-//! The request path is one module per stage: [`classify`] (normalize + route) ->
-//! [`extract`] (context facts) -> [`policy`] (pure evaluation) -> forward. A bundle is
-//! loaded and compiled by [`bundle`] into one immutable snapshot.
+//! # Layout
+//!
+//! From the top (the command line) down; no module imports one above it.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `demo` | `toolgate demo`: the sidecars, a mock tool API and the scenario replay |
+//! | [`app`] | the sidecar wired: live and candidate bundles, proxy, admin, audit, shutdown order |
+//! | [`admin`] | the admin listener: health, readiness, metrics, reload, `/v1/check`, decisions |
+//! | [`commands`] | the policy CLI: `check`, `validate`, `test`, `approve`, `token` |
+//! | [`server`] | the proxy listener: accept, TLS, HTTP/1.1 framing guard, HTTP/2, deadlines |
+//! | [`reload`] | hot reload: build a snapshot off the request path, swap it atomically |
+//! | [`proxy`] | the request path's orchestrator, its refusals and its trail (audit + metrics) |
+//! | [`bundle`] | loading a bundle: parse, validate, compile; its own test cases and runner |
+//! | [`candidate`] | judging each request with a candidate bundle, never enforced |
+//! | [`forward`] | stage 5: the upstream client and its bounded connection pool |
+//! | [`decide`] | stages 2-4 as one pure function: admit, extract, verify, authorize |
+//! | [`ops`] | the operational state shared by proxy and admin: metrics, audit sink, candidate |
+//! | [`authorize`] | stage 4: evaluate an action, and forward, deny or defer |
+//! | [`audit`] | the audit record and its sink |
+//! | [`snapshot`] | the hot state: one immutable compiled bundle |
+//! | [`identity`] | stage 3: verified identity and signed approvals as facts |
+//! | [`approval`] | signed approvals: the token, its binding, the replay cache |
+//! | [`extract`] | stage 2: the compiled context map and per-request extraction |
+//! | [`classify`] | stage 1: the request head checked, the target normalized, the route matched |
+//! | [`metrics`] | every Prometheus series, in one owned registry |
+//! | [`config`] | `toolgate.yaml`: plain serde data and its validation |
+//! | [`policy`] | the decision engine: pure and deterministic |
+//! | [`jose`] | keys and compact JWS verification |
+//! | [`headers`] | header rules for both legs, request ids |
+//! | [`duration`] | the one duration grammar |
+//! | [`body`] | the body type of both legs |
+//! | [`clock`] | where "now" comes from |
+//!
+//! # A request's life
+//!
+//! [`server`] accepts the connection and hands each request to [`proxy::handle`], which
+//! loads the [`snapshot`] once and runs the stages in order: [`classify`] (head, target,
+//! route) -> intake (what of the body is read, `proxy::intake`) -> [`decide`] ([`extract`]
+//! the context, verify evidence with [`identity`], [`authorize`]) -> use a signed approval
+//! once -> [`forward`]. Every other way out is a `proxy::refusal::Refusal`, rendered in one
+//! place; the trail writes one [`audit`] record and counts into [`metrics`].
 
 #![deny(unsafe_code)]
 

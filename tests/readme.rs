@@ -625,3 +625,80 @@ fn the_audit_record_example_has_every_field() {
         "README audit example is out of date"
     );
 }
+
+/// The position of the first `needle` in `text` after `from`, for checking an order.
+fn position(text: &str, from: usize, needle: &str, file: &str) -> usize {
+    from + text[from..]
+        .find(needle)
+        .unwrap_or_else(|| panic!("{file} no longer has {needle:?} where it should"))
+}
+
+#[test]
+fn how_it_works_names_the_modules_in_request_order() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = table_after(&readme(), "The request path, module by module");
+    assert!(rows.len() >= 8, "{rows:?}");
+    let mut last_stage = 0;
+    let mut modules = Vec::new();
+    for row in &rows {
+        let stage: u32 = row[0].parse().unwrap();
+        assert!(stage >= last_stage, "stages out of order at {row:?}");
+        last_stage = stage;
+        assert!(root.join(&row[1]).exists(), "{} does not exist", row[1]);
+        modules.push(row[1].as_str());
+    }
+    // The orchestrator runs them in that order...
+    let proxy = std::fs::read_to_string(root.join("src/proxy/mod.rs")).unwrap();
+    let run = proxy.find("async fn run<B>").expect("the orchestrator");
+    let mut at = run;
+    for (module, marker) in [
+        ("src/classify/", "target::check("),
+        ("src/proxy/intake.rs", "RequestBody::"),
+        ("src/decide.rs", "decide::judge("),
+        ("src/forward/", ".send(Request::from_parts("),
+    ] {
+        assert!(modules.contains(&module), "the table lacks {module}");
+        at = position(&proxy, at, marker, "src/proxy/mod.rs");
+    }
+    // ...and the decision runs its own in order.
+    let decide = std::fs::read_to_string(root.join("src/decide.rs")).unwrap();
+    let mut at = decide.find("pub fn judge").expect("judge");
+    for (module, marker) in [
+        ("src/extract/", "extract(&route.context"),
+        ("src/identity/", ".verify("),
+        ("src/authorize.rs", "authorize::evaluate("),
+    ] {
+        assert!(modules.contains(&module), "the table lacks {module}");
+        at = position(&decide, at, marker, "src/decide.rs");
+    }
+    // The table rows appear in the order the code runs them.
+    let order = |m: &str| modules.iter().position(|x| *x == m).unwrap();
+    assert!(order("src/classify/") < order("src/proxy/intake.rs"));
+    assert!(order("src/proxy/intake.rs") < order("src/decide.rs"));
+    assert!(order("src/extract/") < order("src/identity/"));
+    assert!(order("src/identity/") < order("src/authorize.rs"));
+    assert!(order("src/authorize.rs") < order("src/forward/"));
+}
+
+#[test]
+fn the_crate_map_lists_every_module() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let declared: std::collections::BTreeSet<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|l| l.trim_end_matches(';'))
+        .collect();
+    let mapped: std::collections::BTreeSet<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! | "))
+        .filter_map(|l| l.split(" | ").next())
+        .map(|m| m.trim_matches(|c| c == '`' || c == '[' || c == ']'))
+        .filter(|m| *m != "module" && *m != "---")
+        .collect();
+    assert!(!declared.is_empty());
+    assert_eq!(
+        declared, mapped,
+        "src/lib.rs's Layout table and its modules differ"
+    );
+}

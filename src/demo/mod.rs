@@ -1,11 +1,11 @@
 //! `toolgate demo`: the one-minute try. It starts, in this process and on loopback only, a
 //! mock of the three tool APIs ([`upstream`]) and two sidecars in front of it, built by the
-//! same [`Server`] code `serve` runs, with the real clock: one from the shipped
+//! same server code `serve` runs, with the real clock: one from the shipped
 //! `config/toolgate.yaml` and its bundle, one with `policies/tools-signed` (verified
 //! identity, signed approvals). It then replays the seed [`scenarios`] through the first
 //! and the approve-and-retry loop through the second with a real HTTP client, minting the
 //! loop's identity token and approval with the code of `toolgate token` and `toolgate
-//! approve` and the bundle's example keys, prints what each got ([`table`]), and either
+//! approve` and the bundle's example keys, prints what each got (`table`), and either
 //! exits (`--once`) or prints `curl` lines for the same requests and serves until Ctrl-C.
 //!
 //! The demo checks itself: a scenario whose status, verdict or forwarding differs from its

@@ -1,7 +1,7 @@
 //! Context extraction: where each fact of a route's context comes from, compiled at bundle
 //! load ([`context`]), and the per-request step that reads them into
-//! [`Facts`](crate::policy::Facts) ([`read`]), over the query ([`query`]) and JSON bodies
-//! ([`json`]); what a body may look like for toolgate to read it is [`media`].
+//! [`Facts`](crate::policy::Facts) ([`read`]), over the query (`query`) and JSON bodies
+//! (`json`); what a body may look like for toolgate to read it is [`media`].
 
 pub mod context;
 mod convert;
