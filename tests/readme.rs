@@ -402,17 +402,11 @@ fn shell_examples_run() {
             (None, ["kubectl", "apply", "-k", dir]) => {
                 assert!(root.join(dir).join("kustomization.yaml").is_file(), "{dir}")
             }
+            // Run as written by tests/deploy_monitoring.rs (it needs promtool, which
+            // .ci/run installs); here, the files it names are the shipped ones.
             (None, ["promtool", "check" | "test", "rules", files @ ..]) => {
                 for f in files {
                     assert!(root.join(f).is_file(), "{f}");
-                }
-                match std::process::Command::new("promtool")
-                    .args(&w[1..])
-                    .current_dir(&root)
-                    .output()
-                {
-                    Ok(out) => assert!(out.status.success(), "{}: {out:?}", e.command),
-                    Err(_) => println!("skipped (no promtool): {}", e.command),
                 }
             }
             _ => panic!(
