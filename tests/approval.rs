@@ -8,6 +8,7 @@ mod support;
 use identity_support::*;
 use jiff::SignedDuration;
 use serde_json::{json, Value};
+use support::Gate;
 use support::{call, Reply, Upstream};
 use toolgate::approval::Binding;
 
@@ -19,7 +20,7 @@ struct Setup {
     idp: TestKey,
     approvals: TestKey,
     up: Upstream,
-    gate: TestGate,
+    gate: Gate,
 }
 
 impl Setup {
@@ -41,7 +42,7 @@ impl Setup {
             &files,
         );
         let up = Upstream::start().await;
-        let gate = TestGate::start(load(&dir), &up.url(), |_| {}).await;
+        let gate = Gate::start(load(&dir), &up.url(), |_| {}).await;
         Setup {
             _tmp: tmp,
             idp,

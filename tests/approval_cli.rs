@@ -5,6 +5,7 @@ mod identity_support;
 mod support;
 
 use identity_support::*;
+use support::Gate;
 use support::{call, Upstream};
 
 const PAYOUT: &str = r#"{"amount": 100, "currency": "EUR", "destination": "acct-1"}"#;
@@ -12,7 +13,7 @@ const PAYOUT: &str = r#"{"amount": 100, "currency": "EUR", "destination": "acct-
 #[tokio::test]
 async fn header_approvals_bundles_carry_no_approval_request() {
     let up = Upstream::start().await;
-    let gate = TestGate::start(support::tools_bundle(), &up.url(), |_| {}).await;
+    let gate = Gate::start(support::tools_bundle(), &up.url(), |_| {}).await;
     let h = [
         ("x-actor", "agent-7"),
         ("x-actor-role", "finance_operator"),

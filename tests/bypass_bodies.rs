@@ -9,7 +9,7 @@
 mod support;
 use std::sync::{Arc, Mutex};
 use support::h2raw::{h2_request, H2Outcome};
-use support::wire::{self, exchange, req};
+use support::wire::{exchange, req};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -154,7 +154,7 @@ fn rows() -> Vec<Row> {
 #[tokio::test]
 async fn a_body_on_a_bodiless_method_never_reaches_a_cl0_upstream() {
     let (url, ran) = cl0_upstream().await;
-    let gate = wire::start(tools_bundle(), &url, |_| {}).await;
+    let gate = Gate::start(tools_bundle(), &url, |_| {}).await;
     let mut failures = Vec::new();
     for r in rows() {
         let before = ran.lock().unwrap().len();
@@ -176,7 +176,7 @@ async fn a_body_on_a_bodiless_method_never_reaches_a_cl0_upstream() {
         }
         let resp = &ex.finals()[0];
         let id = resp.header("x-request-id").unwrap_or_default().to_owned();
-        let rec = wire::audit_record(gate.addr, &id).await;
+        let rec = gate.audit_record(&id).await;
         let Some(rec) = rec else {
             failures.push(format!("[{}] no audit record for {id:?}", r.name));
             continue;
@@ -211,7 +211,7 @@ async fn a_body_on_a_bodiless_method_never_reaches_a_cl0_upstream() {
 #[tokio::test]
 async fn an_h2_get_with_data_frames_is_refused() {
     let (url, ran) = cl0_upstream().await;
-    let gate = wire::start(tools_bundle(), &url, |_| {}).await;
+    let gate = Gate::start(tools_bundle(), &url, |_| {}).await;
     let len = HIDDEN.len().to_string();
     let base: [(&[u8], &[u8]); 4] = [
         (b":method", b"GET"),
@@ -253,7 +253,7 @@ async fn allow_body_streams_it() {
     );
     let snapshot = toolgate::bundle::load(dir.path(), NOW.parse().unwrap()).unwrap();
     let up = Upstream::start().await;
-    let gate = wire::start(snapshot, &up.url(), |_| {}).await;
+    let gate = Gate::start(snapshot, &up.url(), |_| {}).await;
     let get = "GET /payments/v1/payouts/po-1 HTTP/1.1";
     for (bytes, body) in [
         (req(get, &[], "abc"), "abc"),

@@ -243,15 +243,15 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn the_headers_evaluated_are_the_headers_forwarded() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
-    assert_all(run_cases(gate.addr, &up, &cases()).await);
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
+    assert_all(run_cases(&gate, &up, &cases()).await);
 }
 
 /// Too many headers, or too many bytes of them: 431, and nothing forwarded.
 #[tokio::test]
 async fn header_count_and_size_limits_are_431() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |c| {
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |c| {
         c.limits.max_header_bytes = 4096;
     })
     .await;
@@ -271,7 +271,7 @@ async fn header_count_and_size_limits_are_431() {
             431,
         ),
     ];
-    assert_all(run_cases(gate.addr, &up, &cases).await);
+    assert_all(run_cases(&gate, &up, &cases).await);
 }
 
 /// Over HTTP/2 the same header rules hold (HPACK cannot smuggle a second copy, an alias or
@@ -279,7 +279,7 @@ async fn header_count_and_size_limits_are_431() {
 #[tokio::test]
 async fn h2_requests_follow_the_same_header_rules() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
     let send = |extra: Vec<(&'static str, &'static str)>| {
         let mut headers: Vec<(&str, &str)> = APPROVED
             .iter()

@@ -302,15 +302,15 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn the_body_evaluated_is_the_body_forwarded() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
-    assert_all(run_cases(gate.addr, &up, &cases()).await);
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
+    assert_all(run_cases(&gate, &up, &cases()).await);
 }
 
 /// Two sources of one field (header and body) must agree, whatever the body's spelling.
 #[tokio::test]
 async fn header_and_body_must_agree() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
     let headers = [
         "x-actor: agent-3",
         "x-actor-role: release_manager",
@@ -358,5 +358,5 @@ async fn header_and_body_must_agree() {
             400,
         ),
     ];
-    assert_all(run_cases(gate.addr, &up, &cases).await);
+    assert_all(run_cases(&gate, &up, &cases).await);
 }

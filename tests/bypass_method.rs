@@ -132,8 +132,8 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn the_method_evaluated_is_the_method_forwarded() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
-    assert_all(run_cases(gate.addr, &up, &cases()).await);
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
+    assert_all(run_cases(&gate, &up, &cases()).await);
 }
 
 /// `_method` in a form body is how Rails, Laravel and Symfony override a POST; toolgate
@@ -141,7 +141,7 @@ async fn the_method_evaluated_is_the_method_forwarded() {
 #[tokio::test]
 async fn a_form_body_cannot_override_the_method() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(fixture::snapshot(), &up.url(), |_| {}).await;
+    let gate = support::Gate::start(fixture::snapshot(), &up.url(), |_| {}).await;
     let env = "x-environment: staging";
     let form = "Content-Type: application/x-www-form-urlencoded";
     let multipart = "Content-Type: multipart/form-data; boundary=XyZ";
@@ -230,5 +230,5 @@ async fn a_form_body_cannot_override_the_method() {
             400,
         ),
     ];
-    assert_all(run_cases(gate.addr, &up, &cases).await);
+    assert_all(run_cases(&gate, &up, &cases).await);
 }

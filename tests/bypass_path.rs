@@ -261,15 +261,15 @@ fn cases(upstream: &str) -> Vec<Case> {
 #[tokio::test]
 async fn every_spelling_is_routed_as_normalized_or_refused() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
-    assert_all(run_cases(gate.addr, &up, &cases(&up.addr.to_string())).await);
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
+    assert_all(run_cases(&gate, &up, &cases(&up.addr.to_string())).await);
 }
 
 /// A target longer than hyper will buffer is refused before toolgate sees it.
 #[tokio::test]
 async fn a_huge_target_is_refused_before_routing() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(tools_bundle(), &up.url(), |_| {}).await;
+    let gate = support::Gate::start(tools_bundle(), &up.url(), |_| {}).await;
     let huge = format!("/db/v1/tenants/{}", "a".repeat(200_000));
     let ex = support::wire::exchange(gate.addr, &get(&huge), 1, false).await;
     assert!(

@@ -9,7 +9,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::wire;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toolgate::audit::FinalAction;
@@ -20,7 +19,7 @@ const ENV: (&str, &str) = ("x-environment", "staging");
 async fn requests_over_the_upstream_bound_are_refused_not_queued() {
     let up = Upstream::start().await;
     up.set(Behavior::Slow(Duration::from_millis(400)));
-    let gate = wire::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
         c.upstream.max_concurrent_requests = 4;
     })
     .await;
@@ -65,11 +64,11 @@ async fn requests_over_the_upstream_bound_are_refused_not_queued() {
         up.connections()
     );
     for id in &overloaded_ids {
-        let rec = wire::audit_record(gate.addr, id).await.expect("audited");
+        let rec = gate.audit_record(id).await.expect("audited");
         assert_eq!(rec.final_runtime_action, FinalAction::UpstreamOverloaded);
         assert_eq!(rec.upstream_status, None);
     }
-    let m = support::prom::parse(&wire::ops(gate.addr).metrics.encode()).unwrap();
+    let m = gate.metrics();
     assert_eq!(
         m.get(
             "toolgate_upstream_errors_total",
@@ -87,7 +86,7 @@ async fn requests_over_the_upstream_bound_are_refused_not_queued() {
 async fn the_h2_stream_limit_is_announced() {
     let up = Upstream::start().await;
     for (limit, want) in [(None, 100u32), (Some(7u32), 7)] {
-        let gate = wire::start(fixture::snapshot(), &up.url(), |c| {
+        let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
             if let Some(l) = limit {
                 c.limits.max_concurrent_streams = l;
             }
@@ -147,7 +146,7 @@ fn sockets_to(port: u16) -> usize {
 async fn upstream_sockets_never_exceed_the_bounds() {
     let up = Upstream::start().await;
     up.set(Behavior::Slow(Duration::from_millis(2)));
-    let gate = wire::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
         c.upstream.max_concurrent_requests = 8;
         c.upstream.max_idle_connections = 2;
     })
@@ -207,7 +206,7 @@ async fn upstream_sockets_never_exceed_the_bounds() {
         peak <= 8 + 2,
         "{peak} upstream sockets open at once (bounds 8 + 2)"
     );
-    let m = support::prom::parse(&wire::ops(gate.addr).metrics.encode()).unwrap();
+    let m = gate.metrics();
     let open = m.get("toolgate_upstream_connections", &[]).unwrap();
     assert!(
         open <= 2.0,

@@ -30,7 +30,7 @@ fn chunked(body: &str, chunk: usize) -> String {
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_declared_or_streamed() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = support::Gate::start(fixture::snapshot(), &up.url(), |c| {
         c.limits.max_body_bytes = LIMIT as u64;
     })
     .await;
@@ -77,13 +77,13 @@ async fn bodies_over_the_limit_are_413_declared_or_streamed() {
             413,
         ),
     ];
-    assert_all(run_cases(gate.addr, &up, &cases).await);
+    assert_all(run_cases(&gate, &up, &cases).await);
 }
 
 #[tokio::test]
 async fn h2_bodies_over_the_limit_are_413() {
     let up = Upstream::start().await;
-    let gate = support::wire::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = support::Gate::start(fixture::snapshot(), &up.url(), |c| {
         c.limits.max_body_bytes = LIMIT as u64;
     })
     .await;

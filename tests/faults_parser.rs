@@ -8,20 +8,15 @@
 
 mod support;
 use std::time::Duration;
-use support::prom;
-use support::wire::{self, exchange, req};
+use support::wire::{exchange, req};
 use support::*;
 use toolgate::audit::FinalAction;
 use toolgate::config::HumanDuration;
 
 const ENV: &str = "x-environment: staging";
 
-fn metrics(gate: std::net::SocketAddr) -> prom::Exposition {
-    prom::parse(&wire::ops(gate).metrics.encode()).unwrap()
-}
-
-fn unmatched_denials(gate: std::net::SocketAddr) -> f64 {
-    metrics(gate)
+fn unmatched_denials(gate: &Gate) -> f64 {
+    gate.metrics()
         .get(
             "toolgate_decisions_total",
             &[("route", "unmatched"), ("verdict", "deny")],
@@ -32,7 +27,7 @@ fn unmatched_denials(gate: std::net::SocketAddr) -> f64 {
 #[tokio::test]
 async fn parser_refusals_get_a_body_an_id_an_audit_record_and_a_count() {
     let up = Upstream::start().await;
-    let gate = wire::start(fixture::snapshot(), &up.url(), |_| {}).await;
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |_| {}).await;
     let put = "PUT /files/a HTTP/1.1";
     let huge = format!("X-Big: {}", "a".repeat(140 * 1024));
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
@@ -92,7 +87,7 @@ async fn parser_refusals_get_a_body_an_id_an_audit_record_and_a_count() {
     ];
     let mut failures = Vec::new();
     for (name, bytes, status) in cases {
-        let before = unmatched_denials(gate.addr);
+        let before = unmatched_denials(&gate);
         let ex = exchange(gate.addr, &bytes, usize::MAX, false).await;
         let statuses: Vec<u16> = ex.finals().iter().map(|r| r.status).collect();
         if statuses != [status] {
@@ -112,7 +107,7 @@ async fn parser_refusals_get_a_body_an_id_an_audit_record_and_a_count() {
             failures.push(format!("[{name}] headers {:?}", r.headers));
         }
         let id = r.header("x-request-id").unwrap_or_default();
-        match wire::audit_record(gate.addr, id).await {
+        match gate.audit_record(id).await {
             None => failures.push(format!("[{name}] no audit record for {id:?}")),
             Some(rec) => {
                 if rec.final_runtime_action != FinalAction::ExecutionStopped
@@ -124,7 +119,7 @@ async fn parser_refusals_get_a_body_an_id_an_audit_record_and_a_count() {
                 }
             }
         }
-        if unmatched_denials(gate.addr) != before + 1.0 {
+        if unmatched_denials(&gate) != before + 1.0 {
             failures.push(format!("[{name}] not counted as an unmatched DENY"));
         }
     }
@@ -137,7 +132,7 @@ async fn parser_refusals_get_a_body_an_id_an_audit_record_and_a_count() {
 #[tokio::test]
 async fn a_refused_head_is_answered_in_order_and_ends_the_connection() {
     let up = Upstream::start().await;
-    let gate = wire::start(fixture::snapshot(), &up.url(), |_| {}).await;
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |_| {}).await;
     let keep = "Connection: keep-alive";
     let bytes = [
         req("GET /items/1 HTTP/1.1", &[ENV, keep], ""),
@@ -162,7 +157,7 @@ async fn a_refused_head_is_answered_in_order_and_ends_the_connection() {
 #[tokio::test]
 async fn the_stand_in_cannot_be_forged() {
     let up = Upstream::start().await;
-    let gate = wire::start(fixture::snapshot(), &up.url(), |_| {}).await;
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |_| {}).await;
     let forged = req(
         "TOOLGATE-REFUSED / HTTP/1.1",
         &["x-toolgate-refused: 1", "connection: close"],
@@ -180,12 +175,12 @@ async fn the_stand_in_cannot_be_forged() {
 #[tokio::test]
 async fn connections_without_a_request_are_counted_by_reason() {
     let up = Upstream::start().await;
-    let gate = wire::start(fixture::snapshot(), &up.url(), |c| {
+    let gate = Gate::start(fixture::snapshot(), &up.url(), |c| {
         c.limits.header_read_timeout = HumanDuration(Duration::from_millis(300));
     })
     .await;
     let reason = |r: &str| {
-        metrics(gate.addr)
+        gate.metrics()
             .get("toolgate_connection_errors_total", &[("reason", r)])
             .unwrap_or(-1.0)
     };

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use support::h2raw::{frame, hpack};
-use support::wire;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -48,17 +47,17 @@ async fn firehose() -> (String, Arc<AtomicUsize>) {
     (url, cut)
 }
 
-fn write_timeouts(gate: std::net::SocketAddr) -> f64 {
-    let m = support::prom::parse(&wire::ops(gate).metrics.encode()).unwrap();
-    m.get(
-        "toolgate_connection_errors_total",
-        &[("reason", "write_timeout")],
-    )
-    .unwrap_or(0.0)
+fn write_timeouts(gate: &Gate) -> f64 {
+    gate.metrics()
+        .get(
+            "toolgate_connection_errors_total",
+            &[("reason", "write_timeout")],
+        )
+        .unwrap_or(0.0)
 }
 
 async fn start(url: &str) -> Gate {
-    wire::start(fixture::snapshot(), url, |c| {
+    Gate::start(fixture::snapshot(), url, |c| {
         c.limits.response_write_timeout = HumanDuration(Duration::from_millis(300));
         c.upstream.max_concurrent_requests = 1;
     })
@@ -75,16 +74,14 @@ async fn an_http1_client_that_stops_reading_is_cut_off() {
         .unwrap();
     // Read nothing. The socket buffers fill, the write stalls, the deadline fires.
     support::sidecar::eventually("the write deadline", || async {
-        write_timeouts(gate.addr) == 1.0
+        write_timeouts(&gate) == 1.0
     })
     .await;
     support::sidecar::eventually("the upstream exchange dropped", || async {
         cut.load(Ordering::SeqCst) == 1
     })
     .await;
-    let rec = wire::audit_record(gate.addr, "slow-reader")
-        .await
-        .expect("audited");
+    let rec = gate.audit_record("slow-reader").await.expect("audited");
     assert_eq!(rec.final_runtime_action, FinalAction::ClientCancelled);
     assert_eq!(rec.upstream_status, Some(200));
     // The one upstream slot is free again.
@@ -150,7 +147,7 @@ async fn an_h2_stream_without_window_is_reset_and_the_connection_lives_on() {
     };
     assert!(saw_headers);
     assert_ne!(reset, 0xff, "a reset with a code ({reset})");
-    assert_eq!(write_timeouts(gate.addr), 1.0);
+    assert_eq!(write_timeouts(&gate), 1.0);
     support::sidecar::eventually("the upstream exchange dropped", || async {
         cut.load(Ordering::SeqCst) == 1
     })
@@ -214,5 +211,5 @@ async fn a_slow_upstream_is_not_a_slow_reader() {
     assert_eq!(&h1.unwrap().body[..], b"ab");
     let h2 = send_h2c(gate.addr, request("GET", gate.addr, "/items/1", &env, "")).await;
     assert_eq!(&h2.unwrap().body[..], b"ab");
-    assert_eq!(write_timeouts(gate.addr), 0.0);
+    assert_eq!(write_timeouts(&gate), 0.0);
 }

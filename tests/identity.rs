@@ -8,16 +8,17 @@ mod support;
 
 use identity_support::*;
 use serde_json::json;
+use support::Gate;
 use support::{call, Upstream};
 
 const READ: &str = "/payouts/p-1";
 
 /// Starts a gate with a jwt bundle for `key`.
-async fn jwt_gate(key: &TestKey, up: &Upstream) -> (tempfile::TempDir, TestGate) {
+async fn jwt_gate(key: &TestKey, up: &Upstream) -> (tempfile::TempDir, Gate) {
     let (tmp, dir) = tempdir();
     let (name, bytes) = &key.public_file;
     write_bundle(&dir, &jwt_identity(key), "", &[(name, bytes)]);
-    let gate = TestGate::start(load(&dir), &up.url(), |_| {}).await;
+    let gate = Gate::start(load(&dir), &up.url(), |_| {}).await;
     (tmp, gate)
 }
 

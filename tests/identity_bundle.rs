@@ -4,6 +4,7 @@
 //! tests can carry tokens and client certificates.
 
 mod identity_support;
+mod support;
 
 use identity_support::*;
 use toolgate::bundle::{load as load_bundle, run_tests};

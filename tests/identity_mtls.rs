@@ -12,6 +12,7 @@ use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use support::Gate;
 use support::{test_cert, TestCert, Upstream};
 use tokio::net::TcpStream;
 use toolgate::config::Tls;
@@ -52,7 +53,7 @@ fn uri(u: &str) -> SanType {
 /// One HTTP/1.1 request over TLS, presenting `identity` if given. `Err` when the TLS
 /// handshake or the exchange fails.
 async fn send(
-    gate: &TestGate,
+    gate: &Gate,
     server: &TestCert,
     identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
     method: &str,
@@ -125,7 +126,7 @@ async fn client_certificates_map_to_actors_and_roles() {
         key: server.key.clone(),
         client_ca: Some(dir.join("client-ca.pem")),
     };
-    let gate = TestGate::start(load(&bundle_dir), &up.url(), |c| c.tls = Some(tls)).await;
+    let gate = Gate::start(load(&bundle_dir), &up.url(), |c| c.tls = Some(tls)).await;
 
     // A URI SAN (SPIFFE ID) maps to the payments agent; headers claiming more are ignored.
     let payments = client(
@@ -234,7 +235,7 @@ async fn without_a_client_ca_an_mtls_bundle_holds_every_request() {
         key: server.key.clone(),
         client_ca: None,
     };
-    let gate = TestGate::start(load(&bundle_dir), &up.url(), |c| c.tls = Some(tls)).await;
+    let gate = Gate::start(load(&bundle_dir), &up.url(), |c| c.tls = Some(tls)).await;
     let (status, body) = send(
         &gate,
         &server,

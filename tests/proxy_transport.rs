@@ -113,9 +113,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let mut gate = Gate::start(fixture::snapshot(), &up.url(), |_| {}).await;
     let addr = gate.addr;
     let in_flight = tokio::spawn(async move { call(addr, "GET", "/items/1", &[ENV], "").await });
-    while up.seen().is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::sidecar::eventually("the request upstream", || async { !up.seen().is_empty() }).await;
     gate.shutdown();
     // Polled, not slept on: the in-flight request (400 ms upstream) is still running.
     let draining = &gate.draining;
@@ -145,9 +143,7 @@ async fn shutdown_cuts_off_what_outlives_the_grace_period() {
         tokio::spawn(
             async move { send_h1(addr, request("GET", addr, "/items/1", &[ENV], "")).await },
         );
-    while up.seen().is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::sidecar::eventually("the request upstream", || async { !up.seen().is_empty() }).await;
     gate.shutdown();
     tokio::time::timeout(Duration::from_secs(5), gate.finished())
         .await

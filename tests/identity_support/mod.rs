@@ -1,23 +1,16 @@
 //! Harness for the identity and approval tests: keys generated per test (RSA from a
 //! committed test-only fixture), a small bundle written to a temp dir with the identity and
-//! approval settings under test, toolgate on port 0 with a clock the test moves, and token
-//! minting with the same code the CLI uses.
+//! approval settings under test, and token minting with the same code the CLI uses;
+//! toolgate itself starts as in every other test (`support::Gate`, its clock moved with
+//! `set_clock`).
 #![allow(dead_code)]
 
-use arc_swap::ArcSwap;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use toolgate::approval::request::mint;
 use toolgate::approval::{ApprovalRequest, Binding};
-use toolgate::config::Config;
 use toolgate::jose::keys::SigningKey;
-use toolgate::server::Server;
 use toolgate::snapshot::Snapshot;
 
 /// Monday 2026-03-16 10:00 UTC, where every test's clock starts.
@@ -207,53 +200,6 @@ pub fn write_bundle(dir: &Path, identity: &str, approval: &str, files: &[(&str, 
 
 pub fn load(dir: &Path) -> Snapshot {
     toolgate::bundle::load(dir, t0()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// toolgate on 127.0.0.1:0 with a clock the test sets, and its snapshot swappable.
-pub struct TestGate {
-    pub addr: SocketAddr,
-    pub state: Arc<ArcSwap<Snapshot>>,
-    clock: Arc<AtomicI64>,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestGate {
-    pub async fn start(
-        snapshot: Snapshot,
-        upstream: &str,
-        tweak: impl FnOnce(&mut Config),
-    ) -> TestGate {
-        let mut cfg = Config::default();
-        cfg.upstream.url = upstream.to_owned();
-        tweak(&mut cfg);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(ArcSwap::from_pointee(snapshot));
-        let clock = Arc::new(AtomicI64::new(t0().as_second()));
-        let c = clock.clone();
-        let server = Server::new(
-            &cfg,
-            state.clone(),
-            Arc::new(move || Timestamp::from_second(c.load(Ordering::SeqCst)).unwrap()),
-        )
-        .unwrap();
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(server.run(listener, async move {
-            let _ = rx.await;
-        }));
-        TestGate {
-            addr,
-            state,
-            clock,
-            _stop: tx,
-        }
-    }
-
-    /// Moves the gate's clock to `t0 + offset`.
-    pub fn set_clock(&self, offset: SignedDuration) {
-        let t = t0().checked_add(offset).unwrap();
-        self.clock.store(t.as_second(), Ordering::SeqCst);
-    }
 }
 
 /// The approval request of a 409 body.

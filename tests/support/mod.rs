@@ -16,15 +16,17 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use toolgate::audit::AuditRecord;
 use toolgate::clock::Clock;
 use toolgate::config::Config;
+use toolgate::ops::Ops;
 use toolgate::server::Server;
 use toolgate::snapshot::Snapshot;
 
@@ -34,6 +36,31 @@ pub const NOW: &str = "2026-03-16T10:00:00Z";
 pub fn fixed_clock() -> Clock {
     let now: jiff::Timestamp = NOW.parse().unwrap();
     Arc::new(move || now)
+}
+
+/// A clock the test sets; starts at [`NOW`].
+#[derive(Clone)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    pub fn new() -> TestClock {
+        let now: jiff::Timestamp = NOW.parse().unwrap();
+        TestClock(Arc::new(AtomicI64::new(now.as_second())))
+    }
+    pub fn set(&self, rfc3339: &str) {
+        let t: jiff::Timestamp = rfc3339.parse().unwrap();
+        self.0.store(t.as_second(), Ordering::SeqCst);
+    }
+    pub fn clock(&self) -> Clock {
+        let secs = self.0.clone();
+        Arc::new(move || jiff::Timestamp::from_second(secs.load(Ordering::SeqCst)).unwrap())
+    }
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        TestClock::new()
+    }
 }
 
 /// One request as the upstream received it.
@@ -202,10 +229,18 @@ pub async fn dead_upstream() -> String {
     format!("http://{addr}")
 }
 
-/// toolgate, running on 127.0.0.1:0 with a fixed clock.
+/// toolgate's proxy, in process on 127.0.0.1:0: the one way the tests start it (the whole
+/// sidecar, admin listener and hot reload included, is [`sidecar::Sidecar`], built on the
+/// same parts). Its snapshot can be swapped, its clock set (it starts at [`NOW`]), and its
+/// operations (audit ring, metrics) read.
 pub struct Gate {
     pub addr: SocketAddr,
     pub draining: Arc<AtomicBool>,
+    /// The serving snapshot.
+    pub state: Arc<arc_swap::ArcSwap<Snapshot>>,
+    /// Metrics and the audit sink (its ring of recent records).
+    pub ops: Arc<Ops>,
+    pub clock: TestClock,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -223,7 +258,9 @@ impl Gate {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
-        let server = Server::new(&cfg, state, fixed_clock()).unwrap();
+        let ops = Arc::new(Ops::detached().unwrap());
+        let clock = TestClock::new();
+        let server = Server::with_ops(&cfg, state.clone(), clock.clock(), ops.clone()).unwrap();
         let draining = server.draining();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(listener, async move {
@@ -232,6 +269,9 @@ impl Gate {
         Gate {
             addr,
             draining,
+            state,
+            ops,
+            clock,
             stop: Some(tx),
             task,
         }
@@ -250,6 +290,32 @@ impl Gate {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The audit record of `request_id`, once the sink has filed it (within 2 s).
+    pub async fn audit_record(&self, request_id: &str) -> Option<Arc<AuditRecord>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(r) = self.ops.audit.recent(request_id) {
+                return Some(r);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Moves the gate's clock to [`NOW`] + `offset`.
+    pub fn set_clock(&self, offset: jiff::SignedDuration) {
+        let now: jiff::Timestamp = NOW.parse().unwrap();
+        self.clock
+            .set(&now.checked_add(offset).unwrap().to_string());
+    }
+
+    /// The gate's metrics, parsed strictly.
+    pub fn metrics(&self) -> prom::Exposition {
+        prom::parse(&self.ops.metrics.encode()).unwrap()
     }
 }
 

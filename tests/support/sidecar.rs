@@ -3,50 +3,22 @@
 //! clock the test can move. Plus helpers to edit bundles the ways operators do, to scrape
 //! the admin listener, and to read the audit file.
 
-use super::{call, prom, Reply};
+use super::{call, prom, Reply, TestClock};
 use serde_json::Value;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use toolgate::app::{Listeners, Sidecar as Toolgate};
-use toolgate::clock::Clock;
 use toolgate::config::{AuditSinkKind, Config, HumanDuration};
 
 /// How long any "eventually" waits before failing the test. Generous: CI machines are shared.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 /// The debounce the tests configure.
 pub const DEBOUNCE: Duration = Duration::from_millis(40);
-
-/// A clock the test sets; starts at [`super::NOW`].
-#[derive(Clone)]
-pub struct TestClock(Arc<AtomicI64>);
-
-impl TestClock {
-    pub fn new() -> TestClock {
-        let now: jiff::Timestamp = super::NOW.parse().unwrap();
-        TestClock(Arc::new(AtomicI64::new(now.as_second())))
-    }
-    pub fn set(&self, rfc3339: &str) {
-        let t: jiff::Timestamp = rfc3339.parse().unwrap();
-        self.0.store(t.as_second(), Ordering::SeqCst);
-    }
-    pub fn clock(&self) -> Clock {
-        let secs = self.0.clone();
-        Arc::new(move || jiff::Timestamp::from_second(secs.load(Ordering::SeqCst)).unwrap())
-    }
-}
-
-impl Default for TestClock {
-    fn default() -> Self {
-        TestClock::new()
-    }
-}
 
 /// A payout the example bundle's `payouts-create` route reads (`/amount`).
 pub fn payout(amount: u32) -> String {

@@ -5,70 +5,16 @@
 //! of the headers the bundle reads, the body evaluated, and toolgate's own forwarding
 //! headers in place of any the client sent.
 
-use super::{fixed_clock, Gate, Seen, Upstream};
-use std::collections::HashMap;
+use super::{Gate, Seen, Upstream};
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use toolgate::audit::{AuditRecord, FinalAction};
-use toolgate::config::Config;
-use toolgate::ops::Ops;
 use toolgate::policy::Verdict;
-use toolgate::server::Server;
-use toolgate::snapshot::Snapshot;
 
 /// How long a raw exchange may take before the test gives up reading.
 const READ_LIMIT: Duration = Duration::from_secs(5);
-
-/// The operations (audit sink with its ring of recent records) of each gate started with
-/// [`start`], by address, so [`run_cases`] can compare the audit record with the upstream.
-static AUDITS: LazyLock<Mutex<HashMap<SocketAddr, Arc<Ops>>>> = LazyLock::new(Default::default);
-
-/// Starts toolgate like [`Gate::start`], keeping its audit sink for [`run_cases`].
-pub async fn start(snapshot: Snapshot, upstream: &str, tweak: impl FnOnce(&mut Config)) -> Gate {
-    let mut cfg = Config::default();
-    cfg.upstream.url = upstream.to_owned();
-    tweak(&mut cfg);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ops = Arc::new(Ops::detached().unwrap());
-    AUDITS.lock().unwrap().insert(addr, ops.clone());
-    let state = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
-    let server = Server::with_ops(&cfg, state, fixed_clock(), ops).unwrap();
-    let draining = server.draining();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(server.run(listener, async move {
-        let _ = rx.await;
-    }));
-    Gate {
-        addr,
-        draining,
-        stop: Some(tx),
-        task,
-    }
-}
-
-/// The operations (metrics, audit sink) of a gate started with [`start`].
-pub fn ops(gate: SocketAddr) -> Arc<Ops> {
-    AUDITS.lock().unwrap()[&gate].clone()
-}
-
-/// The audit record of `request_id`, once the sink has filed it.
-pub async fn audit_record(gate: SocketAddr, request_id: &str) -> Option<Arc<AuditRecord>> {
-    let ops = AUDITS.lock().unwrap().get(&gate).cloned()?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    loop {
-        if let Some(r) = ops.audit.recent(request_id) {
-            return Some(r);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 /// Compares an audit record with the outcome: a refusal is recorded as stopped, with no
 /// upstream status; a forwarded request is recorded with the route, method, normalized
@@ -512,11 +458,11 @@ pub fn check_forwarded(seen: &Seen, want: &Fwd) -> Vec<String> {
 
 /// Runs every case on its own connection; returns one line per failure (empty when all
 /// pass). Each case must leave the upstream exactly as `want` says.
-pub async fn run_cases(gate: SocketAddr, up: &Upstream, cases: &[Case]) -> Vec<String> {
+pub async fn run_cases(gate: &Gate, up: &Upstream, cases: &[Case]) -> Vec<String> {
     let mut failures = Vec::new();
     for case in cases {
         let before = up.seen().len();
-        let ex = exchange(gate, &case.bytes, 1, case.head).await;
+        let ex = exchange(gate.addr, &case.bytes, 1, case.head).await;
         let seen = up.seen();
         let new = &seen[before.min(seen.len())..];
         let mut bad = Vec::new();
@@ -546,17 +492,19 @@ pub async fn run_cases(gate: SocketAddr, up: &Upstream, cases: &[Case]) -> Vec<S
                 }
             }
         }
-        // The audit record agrees with what the upstream received (or did not).
-        if let Some(id) = resp.as_ref().and_then(|r| r.header("x-request-id")) {
-            let forwarded = match (&case.want, new) {
-                (Want::Forwarded(..), [one]) => Some(one),
-                _ => None,
-            };
-            let audited = AUDITS.lock().unwrap().contains_key(&gate);
-            match audit_record(gate, id).await {
-                Some(rec) => bad.extend(check_audit(&rec, status, forwarded)),
-                None if audited => bad.push(format!("no audit record for {id}")),
-                None => {}
+        // The audit record agrees with what the upstream received (or did not); every
+        // response names one.
+        match resp.as_ref().and_then(|r| r.header("x-request-id")) {
+            None => bad.push("no x-request-id on the response".into()),
+            Some(id) => {
+                let forwarded = match (&case.want, new) {
+                    (Want::Forwarded(..), [one]) => Some(one),
+                    _ => None,
+                };
+                match gate.audit_record(id).await {
+                    Some(rec) => bad.extend(check_audit(&rec, status, forwarded)),
+                    None => bad.push(format!("no audit record for {id}")),
+                }
             }
         }
         if let (Some(v), Some(r)) = (case.verdict, &resp) {
