@@ -1,6 +1,12 @@
 //! Bundle loading: every bundle under `policies/` loads and passes its own tests; broken
 //! bundles report every error, each with the right file, line, column and field path.
+//!
+//! Broken bundles are tables, one per theme: each row is the valid base fixture below with
+//! some changes, and every error loading it must report, in order. A table's test checks
+//! every row and then fails once, naming each failing row and what was wrong with it.
 
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use toolgate::bundle::{self, BundleError};
@@ -179,7 +185,9 @@ spec:
           - How long has the run been going?
 "#;
 
-fn base() -> Vec<(String, String)> {
+type Files = Vec<(String, String)>;
+
+fn base() -> Files {
     [
         ("bundle.yaml", BUNDLE),
         ("routes.yaml", ROUTES),
@@ -191,11 +199,60 @@ fn base() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Replaces `from` (which must occur exactly once) with `to` in `file`.
-fn edit(files: &mut [(String, String)], file: &str, from: &str, to: &str) {
-    let (_, text) = files.iter_mut().find(|(n, _)| n == file).unwrap();
-    assert_eq!(text.matches(from).count(), 1, "{from:?} in {file}");
-    *text = text.replace(from, to);
+/// One change to the base fixture.
+enum Change {
+    /// Replaces `from`, which must occur exactly once, with `to` in `file`.
+    Edit {
+        file: &'static str,
+        from: &'static str,
+        to: String,
+    },
+    /// Adds a file.
+    Add { file: &'static str, text: String },
+    /// Removes a file.
+    Remove { file: &'static str },
+}
+
+fn edit(file: &'static str, from: &'static str, to: impl Into<String>) -> Change {
+    let to = to.into();
+    Change::Edit { file, from, to }
+}
+
+fn add(file: &'static str, text: impl Into<String>) -> Change {
+    let text = text.into();
+    Change::Add { file, text }
+}
+
+fn remove(file: &'static str) -> Change {
+    Change::Remove { file }
+}
+
+/// The base fixture with `changes` applied in order; `Err` if a change does not apply.
+fn changed(changes: &[Change]) -> Result<Files, String> {
+    let mut files = base();
+    for change in changes {
+        match change {
+            Change::Edit { file, from, to } => {
+                let Some((_, text)) = files.iter_mut().find(|(n, _)| n == file) else {
+                    return Err(format!("no {file} to edit"));
+                };
+                let count = text.matches(from).count();
+                if count != 1 {
+                    return Err(format!("{from:?} occurs {count} times in {file}, not once"));
+                }
+                *text = text.replace(from, to);
+            }
+            Change::Add { file, text } => files.push(((*file).to_owned(), text.clone())),
+            Change::Remove { file } => {
+                let before = files.len();
+                files.retain(|(n, _)| n != file);
+                if files.len() == before {
+                    return Err(format!("no {file} to remove"));
+                }
+            }
+        }
+    }
+    Ok(files)
 }
 
 struct Fixture {
@@ -211,71 +268,196 @@ impl Fixture {
         Fixture { dir }
     }
 
+    /// The base fixture with `changes`.
+    fn with(changes: &[Change]) -> Fixture {
+        Fixture::new(&changed(changes).unwrap_or_else(|e| panic!("{e}")))
+    }
+
     fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
-    fn errors(&self) -> Vec<BundleError> {
+    /// The errors loading the bundle reports; `Err` if it loads.
+    fn errors(&self) -> Result<Vec<BundleError>, String> {
         match bundle::load(self.dir.path(), now()) {
-            Ok(_) => panic!("the bundle loaded, but errors were expected"),
-            Err(e) => e.0,
+            Ok(_) => Err("the bundle loaded, but errors were expected".into()),
+            Err(e) => Ok(e.0),
         }
     }
 
     /// Line and column (1-based) of the first occurrence of `needle` in `file`; a needle
     /// ending in `#2` means its second occurrence.
-    fn position(&self, file: &str, needle: &str) -> (u64, u64) {
+    fn position(&self, file: &str, needle: &str) -> Result<(u64, u64), String> {
         let (needle, mut skip) = match needle.strip_suffix("#2") {
             Some(n) => (n, 1),
             None => (needle, 0),
         };
-        let text = std::fs::read_to_string(self.path(file)).unwrap();
+        let text = std::fs::read_to_string(self.path(file)).map_err(|e| format!("{file}: {e}"))?;
         for (i, line) in text.lines().enumerate() {
             if let Some(col) = line.find(needle) {
                 if skip == 0 {
-                    return (i as u64 + 1, col as u64 + 1);
+                    return Ok((i as u64 + 1, col as u64 + 1));
                 }
                 skip -= 1;
             }
         }
-        panic!("{needle:?} not in {file}")
+        Err(format!("{needle:?} not in {file}"))
     }
 
-    /// Asserts `error` is at `needle` in `file`, on `field`, with a message containing `msg`.
-    fn assert_at(&self, error: &BundleError, file: &str, needle: &str, field: &str, msg: &str) {
-        let (line, column) = self.position(file, needle);
-        let want = (self.path(file), Some(line), Some(column), field);
-        let got = (
-            error.file.clone(),
-            error.line,
-            error.column,
-            error.field.as_str(),
-        );
-        assert_eq!(got, want, "{error}");
-        assert!(
-            error.message.contains(msg),
-            "{error}\n  wanted message: {msg}"
-        );
+    /// Checks that `error` is where `want` says, on its field, with its message substrings.
+    fn check(&self, error: &BundleError, want: &Want) -> Result<(), String> {
+        let (file, line, column) = match want.loc {
+            Loc::At(file, needle) => {
+                let (line, column) = self.position(file, needle)?;
+                (self.path(file), Some(line), Some(column))
+            }
+            Loc::Line(file, line) => (self.path(file), Some(line), error.column),
+            Loc::Dir => (self.dir.path().to_path_buf(), None, error.column),
+        };
+        let got = (&error.file, error.line, error.column, error.field.as_str());
+        if got != (&file, line, column, want.field) {
+            return Err(format!(
+                "{error}\n  wanted: file {}, line {line:?}, column {column:?}, field {:?}",
+                file.display(),
+                want.field
+            ));
+        }
+        for msg in &want.msg {
+            if !error.message.contains(msg) {
+                return Err(format!("{error}\n  wanted a message containing: {msg}"));
+            }
+        }
+        Ok(())
     }
 }
 
-/// One edit of the valid base bundle yields exactly one error, at `needle`.
-fn one_error(file: &str, from: &str, to: &str, needle: &str, field: &str, msg: &str) {
-    let mut files = base();
-    edit(&mut files, file, from, to);
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(
-        errors.len(),
-        1,
-        "expected one error, got:\n{}",
-        errors
+/// Where an expected error is.
+enum Loc {
+    /// At `needle` (`Fixture::position`) in the file: that file, line and column.
+    At(&'static str, &'static str),
+    /// On a line of the file; the column is not checked.
+    Line(&'static str, u64),
+    /// The bundle directory itself, with no line; the column is not checked.
+    Dir,
+}
+
+/// One expected error: where it is, its field path, and substrings of its message ("" and
+/// none at all accept any message).
+struct Want {
+    loc: Loc,
+    field: &'static str,
+    msg: Vec<&'static str>,
+}
+
+/// An error at `needle` in `file`, on `field`, with a message containing `msg`.
+fn at(file: &'static str, needle: &'static str, field: &'static str, msg: &'static str) -> Want {
+    let loc = Loc::At(file, needle);
+    Want {
+        loc,
+        field,
+        msg: vec![msg],
+    }
+}
+
+impl Want {
+    /// The message must contain `msg` too.
+    fn and(mut self, msg: &'static str) -> Want {
+        self.msg.push(msg);
+        self
+    }
+}
+
+/// A row: the base fixture with `changes` must fail to load with exactly the errors `want`,
+/// in order.
+struct Broken {
+    name: String,
+    changes: Vec<Change>,
+    want: Vec<Want>,
+}
+
+impl Broken {
+    /// Loads the row's bundle and checks its errors; the fixture and errors, for more checks.
+    fn check(&self) -> Result<(Fixture, Vec<BundleError>), String> {
+        let files = changed(&self.changes).map_err(|e| format!("the fixture: {e}"))?;
+        let fx = Fixture::new(&files);
+        let errors = fx.errors()?;
+        let listing = errors
             .iter()
-            .map(ToString::to_string)
+            .map(|e| format!("  {e}"))
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n");
+        if errors.len() != self.want.len() {
+            return Err(format!(
+                "expected {} error(s), got {}:\n{listing}",
+                self.want.len(),
+                errors.len()
+            ));
+        }
+        let wrong: Vec<String> = errors
+            .iter()
+            .zip(&self.want)
+            .enumerate()
+            .filter_map(|(i, (e, w))| fx.check(e, w).err().map(|m| format!("error {i}: {m}")))
+            .collect();
+        if !wrong.is_empty() {
+            return Err(format!("{}\nall errors:\n{listing}", wrong.join("\n")));
+        }
+        Ok((fx, errors))
+    }
+}
+
+/// A row of the common kind: one edit of the base fixture (`from`, which must occur exactly
+/// once in `file`, becomes `to`) yields exactly one error, at `needle` in `file`, on `field`,
+/// with a message containing `msg` ("" accepts any message).
+struct OneError {
+    name: &'static str,
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    needle: &'static str,
+    field: &'static str,
+    msg: &'static str,
+}
+
+impl OneError {
+    fn broken(&self) -> Broken {
+        Broken {
+            name: self.name.to_owned(),
+            changes: vec![edit(self.file, self.from, self.to)],
+            want: vec![at(self.file, self.needle, self.field, self.msg)],
+        }
+    }
+}
+
+/// Checks every row of `one_error` and `more`, then fails once, naming each failing row.
+fn run(one_error: &[OneError], more: Vec<Broken>) {
+    let rows: Vec<Broken> = one_error.iter().map(OneError::broken).chain(more).collect();
+    assert!(!rows.is_empty(), "an empty table");
+    let mut names = HashSet::new();
+    let mut failures = Vec::new();
+    for row in &rows {
+        if !names.insert(row.name.as_str()) {
+            failures.push(format!("{}: another row has this name", row.name));
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| row.check().map(drop)));
+        let why = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(panic) => match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(s), _) => format!("panicked: {s}"),
+                (_, Some(s)) => format!("panicked: {s}"),
+                _ => "panicked".to_owned(),
+            },
+        };
+        failures.push(format!("{}:\n  {}", row.name, why.replace('\n', "\n  ")));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n\n")
     );
-    fx.assert_at(&errors[0], file, needle, field, msg);
 }
 
 #[test]
@@ -294,22 +476,12 @@ fn the_base_fixture_is_valid_and_its_tests_pass() {
 
 #[test]
 fn allow_body_is_for_methods_without_body_semantics() {
-    one_error(
-        "routes.yaml",
-        "      goal: Create a payout\n",
-        "      goal: Create a payout\n      allow_body: yes\n",
-        "yes",
-        "spec.routes[0].allow_body",
-        "allow_body applies to GET, HEAD, DELETE, OPTIONS and TRACE routes",
-    );
-    let mut files = base();
-    edit(
-        &mut files,
+    // On a POST it is an error: the row "allow_body on a POST" of `route_errors`.
+    let fx = Fixture::with(&[edit(
         "routes.yaml",
         "      goal: Read a payout\n",
         "      goal: Read a payout\n      allow_body: true\n",
-    );
-    let fx = Fixture::new(&files);
+    )]);
     let s = bundle::load(fx.dir.path(), now()).unwrap();
     assert!(!s.routes[1].refuses_body, "allowed");
     let s = bundle::load(Fixture::new(&base()).dir.path(), now()).unwrap();
@@ -322,695 +494,622 @@ fn allow_body_is_for_methods_without_body_semantics() {
 
 // ---------------------------------------------------------------- serde errors
 
-#[test]
-fn syntax_error() {
-    one_error(
-        "bundle.yaml",
-        "days: [mon, tue]",
-        "days: [mon, tue",
-        ": \"09:00\"",
-        "spec.windows.business_hours.days",
-        "",
-    );
-}
+const SERDE_ERRORS: &[OneError] = &[
+    OneError {
+        name: "syntax error",
+        file: "bundle.yaml",
+        from: "days: [mon, tue]",
+        to: "days: [mon, tue",
+        needle: ": \"09:00\"",
+        field: "spec.windows.business_hours.days",
+        msg: "",
+    },
+    OneError {
+        name: "unknown key",
+        file: "routes.yaml",
+        from: "goal: Read a payout",
+        to: "gaol: Read a payout",
+        needle: "gaol",
+        field: "spec.routes[1].gaol",
+        msg: "unknown field `gaol`",
+    },
+    OneError {
+        name: "wrong type: a list for a bool",
+        file: "rules.yaml",
+        from: "approval: true",
+        to: "approval: [yes]",
+        needle: "[yes]",
+        field: "spec.rules[0].require.approval",
+        msg: "",
+    },
+    OneError {
+        // Inside a mapping keyed by name, the path names the key.
+        name: "wrong type: a word for a number, in a mapping keyed by name",
+        file: "bundle.yaml",
+        from: "risk: 40",
+        to: "risk: high",
+        needle: "high",
+        field: "spec.side_effects.money_movement.risk",
+        msg: "invalid u64",
+    },
+    OneError {
+        name: "unknown key in a context source",
+        file: "routes.yaml",
+        from: "{ body: /amount }",
+        to: "{ body: /amount, from: body }",
+        needle: "from",
+        field: "spec.routes[0].context.amount.from",
+        msg: "unknown field `from`",
+    },
+    OneError {
+        name: "duplicate key",
+        file: "bundle.yaml",
+        from: "max_age: 1h",
+        to: "max_age: 1h\n    max_age: 2h",
+        needle: "max_age: 2h",
+        field: "spec.approval",
+        msg: "duplicate mapping key: max_age",
+    },
+];
 
 #[test]
-fn unknown_key() {
-    one_error(
-        "routes.yaml",
-        "goal: Read a payout",
-        "gaol: Read a payout",
-        "gaol",
-        "spec.routes[1].gaol",
-        "unknown field `gaol`",
-    );
-}
-
-#[test]
-fn wrong_type() {
-    one_error(
-        "rules.yaml",
-        "approval: true",
-        "approval: [yes]",
-        "[yes]",
-        "spec.rules[0].require.approval",
-        "",
-    );
-    // Inside a mapping keyed by name, the path names the key.
-    one_error(
-        "bundle.yaml",
-        "risk: 40",
-        "risk: high",
-        "high",
-        "spec.side_effects.money_movement.risk",
-        "invalid u64",
-    );
-    one_error(
-        "routes.yaml",
-        "{ body: /amount }",
-        "{ body: /amount, from: body }",
-        "from",
-        "spec.routes[0].context.amount.from",
-        "unknown field `from`",
-    );
-}
-
-#[test]
-fn duplicate_key() {
-    one_error(
-        "bundle.yaml",
-        "max_age: 1h",
-        "max_age: 1h\n    max_age: 2h",
-        "max_age: 2h",
-        "spec.approval",
-        "duplicate mapping key: max_age",
-    );
+fn serde_errors() {
+    run(SERDE_ERRORS, vec![]);
 }
 
 // ---------------------------------------------------------------- documents
 
-#[test]
-fn wrong_api_version() {
-    one_error(
-        "rules.yaml",
-        "apiVersion: toolgate.dev/v1alpha1",
-        "apiVersion: toolgate.dev/v1",
-        "toolgate.dev/v1",
-        "apiVersion",
-        "unsupported apiVersion",
-    );
-}
+const DOCUMENT_ERRORS: &[OneError] = &[
+    OneError {
+        name: "wrong apiVersion",
+        file: "rules.yaml",
+        from: "apiVersion: toolgate.dev/v1alpha1",
+        to: "apiVersion: toolgate.dev/v1",
+        needle: "toolgate.dev/v1",
+        field: "apiVersion",
+        msg: "unsupported apiVersion",
+    },
+    OneError {
+        name: "unknown kind",
+        file: "rules.yaml",
+        from: "kind: RuleSet",
+        to: "kind: Rules",
+        needle: "Rules",
+        field: "kind",
+        msg: "unknown kind \"Rules\"",
+    },
+    OneError {
+        name: "bad bundle name",
+        file: "bundle.yaml",
+        from: "name: t",
+        to: "name: Tools_1",
+        needle: "Tools_1",
+        field: "metadata.name",
+        msg: "invalid bundle name",
+    },
+    OneError {
+        name: "bad bundle version",
+        file: "bundle.yaml",
+        from: "version: 1.0.0",
+        to: "version: v1@beta",
+        needle: "v1@beta",
+        field: "metadata.version",
+        msg: "without whitespace or '@'",
+    },
+];
 
 #[test]
-fn unknown_kind() {
-    one_error(
-        "rules.yaml",
-        "kind: RuleSet",
-        "kind: Rules",
-        "Rules",
-        "kind",
-        "unknown kind \"Rules\"",
-    );
-}
-
-#[test]
-fn missing_bundle() {
-    let files: Vec<_> = base()
-        .into_iter()
-        .filter(|(n, _)| n != "bundle.yaml")
-        .collect();
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].file, fx.dir.path());
-    assert_eq!((errors[0].line, errors[0].field.as_str()), (None, "kind"));
-    assert!(errors[0].message.contains("no document of kind Bundle"));
-}
-
-#[test]
-fn duplicate_bundle() {
-    let mut files = base();
-    files.push(("zz-bundle.yaml".into(), BUNDLE.into()));
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    fx.assert_at(
-        &errors[0],
-        "zz-bundle.yaml",
-        "Bundle",
-        "kind",
-        "a second Bundle",
-    );
-}
-
-#[test]
-fn bad_name_and_version() {
-    one_error(
-        "bundle.yaml",
-        "name: t",
-        "name: Tools_1",
-        "Tools_1",
-        "metadata.name",
-        "invalid bundle name",
-    );
-    one_error(
-        "bundle.yaml",
-        "version: 1.0.0",
-        "version: v1@beta",
-        "v1@beta",
-        "metadata.version",
-        "without whitespace or '@'",
+fn document_errors() {
+    run(
+        DOCUMENT_ERRORS,
+        vec![
+            Broken {
+                name: "no Bundle document".into(),
+                changes: vec![remove("bundle.yaml")],
+                want: vec![Want {
+                    loc: Loc::Dir,
+                    field: "kind",
+                    msg: vec!["no document of kind Bundle"],
+                }],
+            },
+            Broken {
+                name: "a second Bundle document".into(),
+                changes: vec![add("zz-bundle.yaml", BUNDLE)],
+                want: vec![at("zz-bundle.yaml", "Bundle", "kind", "a second Bundle")],
+            },
+        ],
     );
 }
 
 // ---------------------------------------------------------------- Bundle spec
 
-#[test]
-fn risk_over_100() {
-    one_error(
-        "bundle.yaml",
-        "risk: 40",
-        "risk: 140",
-        "140",
-        "spec.side_effects.money_movement.risk",
-        "0..=100",
-    );
-}
+const BUNDLE_SPEC_ERRORS: &[OneError] = &[
+    OneError {
+        name: "risk over 100",
+        file: "bundle.yaml",
+        from: "risk: 40",
+        to: "risk: 140",
+        needle: "140",
+        field: "spec.side_effects.money_movement.risk",
+        msg: "0..=100",
+    },
+    OneError {
+        name: "label claimed by two classes",
+        file: "bundle.yaml",
+        from: "labels: [read]",
+        to: "labels: [read, Payout]",
+        needle: "Payout",
+        field: "spec.side_effects.read.labels[1]",
+        msg: "already claimed by class money_movement",
+    },
+    OneError {
+        name: "bad approval max_age duration",
+        file: "bundle.yaml",
+        from: "max_age: 1h",
+        to: "max_age: 1 hour",
+        needle: "1 hour",
+        field: "spec.approval.max_age",
+        msg: "invalid duration",
+    },
+    OneError {
+        name: "unknown time zone",
+        file: "bundle.yaml",
+        from: "time_zone: Europe/Berlin",
+        to: "time_zone: Europe/Berlinn",
+        needle: "Europe/Berlinn",
+        field: "spec.windows.business_hours.time_zone",
+        msg: "unknown time zone",
+    },
+    OneError {
+        name: "invalid day",
+        file: "bundle.yaml",
+        from: "days: [mon, tue]",
+        to: "days: [mon, tuesday, funday]",
+        needle: "funday",
+        field: "spec.windows.business_hours.days[2]",
+        msg: "invalid day",
+    },
+    OneError {
+        name: "invalid time",
+        file: "bundle.yaml",
+        from: "end: \"17:00\"",
+        to: "end: \"17:75\"",
+        needle: "\"17:75\"",
+        field: "spec.windows.business_hours.end",
+        msg: "invalid time",
+    },
+    OneError {
+        name: "unknown issue code in questions",
+        file: "bundle.yaml",
+        from: "APPROVER_MISSING: Who signed?",
+        to: "APPROVER_MISING: Who signed?",
+        needle: "APPROVER_MISING",
+        field: "spec.questions.APPROVER_MISING",
+        msg: "unknown issue code",
+    },
+    OneError {
+        name: "a class question for an issue that is not DEFER",
+        file: "bundle.yaml",
+        from: "APPROVAL_REQUIRED: Who approved this payout?",
+        to: "ROLE_NOT_AUTHORIZED: Who approved this payout?",
+        needle: "ROLE_NOT_AUTHORIZED",
+        field: "spec.side_effects.money_movement.questions.ROLE_NOT_AUTHORIZED",
+        msg: "only DEFER issues ask a question",
+    },
+];
 
 #[test]
-fn label_claimed_by_two_classes() {
-    one_error(
-        "bundle.yaml",
-        "labels: [read]",
-        "labels: [read, Payout]",
-        "Payout",
-        "spec.side_effects.read.labels[1]",
-        "already claimed by class money_movement",
-    );
-}
-
-#[test]
-fn more_than_32_classes() {
-    let mut files = base();
-    let extra: String = (0..31)
+fn bundle_spec_errors() {
+    // money_movement, read, c0..c29 are 32 classes: c30 is one too many.
+    let thirty_one_more: String = (0..31)
         .map(|i| format!("    c{i}: {{ labels: [l{i}] }}\n"))
         .collect();
-    edit(
-        &mut files,
-        "bundle.yaml",
-        "  windows:\n",
-        &format!("{extra}  windows:\n"),
-    );
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    // money_movement, read, c0..c29 are 32 classes: c30 is one too many.
-    fx.assert_at(
-        &errors[0],
-        "bundle.yaml",
-        "c30",
-        "spec.side_effects.c30",
-        "at most 32",
-    );
-}
-
-#[test]
-fn bad_duration() {
-    one_error(
-        "bundle.yaml",
-        "max_age: 1h",
-        "max_age: 1 hour",
-        "1 hour",
-        "spec.approval.max_age",
-        "invalid duration",
-    );
-    one_error(
-        "rules.yaml",
-        "timeout: 90s",
-        "timeout: soon",
-        "soon",
-        "spec.rules[0].require.timeout",
-        "invalid duration",
-    );
-}
-
-#[test]
-fn bad_time_zone() {
-    one_error(
-        "bundle.yaml",
-        "time_zone: Europe/Berlin",
-        "time_zone: Europe/Berlinn",
-        "Europe/Berlinn",
-        "spec.windows.business_hours.time_zone",
-        "unknown time zone",
-    );
-}
-
-#[test]
-fn bad_days_and_times() {
-    one_error(
-        "bundle.yaml",
-        "days: [mon, tue]",
-        "days: [mon, tuesday, funday]",
-        "funday",
-        "spec.windows.business_hours.days[2]",
-        "invalid day",
-    );
-    one_error(
-        "bundle.yaml",
-        "end: \"17:00\"",
-        "end: \"17:75\"",
-        "\"17:75\"",
-        "spec.windows.business_hours.end",
-        "invalid time",
-    );
-}
-
-#[test]
-fn unknown_issue_code_in_questions() {
-    one_error(
-        "bundle.yaml",
-        "APPROVER_MISSING: Who signed?",
-        "APPROVER_MISING: Who signed?",
-        "APPROVER_MISING",
-        "spec.questions.APPROVER_MISING",
-        "unknown issue code",
-    );
-    one_error(
-        "bundle.yaml",
-        "APPROVAL_REQUIRED: Who approved this payout?",
-        "ROLE_NOT_AUTHORIZED: Who approved this payout?",
-        "ROLE_NOT_AUTHORIZED",
-        "spec.side_effects.money_movement.questions.ROLE_NOT_AUTHORIZED",
-        "only DEFER issues ask a question",
+    run(
+        BUNDLE_SPEC_ERRORS,
+        vec![Broken {
+            name: "more than 32 side-effect classes".into(),
+            changes: vec![edit(
+                "bundle.yaml",
+                "  windows:\n",
+                format!("{thirty_one_more}  windows:\n"),
+            )],
+            want: vec![at(
+                "bundle.yaml",
+                "c30",
+                "spec.side_effects.c30",
+                "at most 32",
+            )],
+        }],
     );
 }
 
 // ---------------------------------------------------------------- routes
 
+const ROUTE_ERRORS: &[OneError] = &[
+    OneError {
+        name: "allow_body on a POST",
+        file: "routes.yaml",
+        from: "      goal: Create a payout\n",
+        to: "      goal: Create a payout\n      allow_body: yes\n",
+        needle: "yes",
+        field: "spec.routes[0].allow_body",
+        msg: "allow_body applies to GET, HEAD, DELETE, OPTIONS and TRACE routes",
+    },
+    OneError {
+        name: "path without a leading slash",
+        file: "routes.yaml",
+        from: "path: /payouts\n",
+        to: "path: payouts\n",
+        needle: "payouts#2",
+        field: "spec.routes[0].path",
+        msg: "must start with '/'",
+    },
+    OneError {
+        name: "lower-case method",
+        file: "routes.yaml",
+        from: "method: POST",
+        to: "method: post",
+        needle: "post",
+        field: "spec.routes[0].method",
+        msg: "upper-case token",
+    },
+    OneError {
+        name: "unknown mode",
+        file: "routes.yaml",
+        from: "mode: shadow",
+        to: "mode: dry-run",
+        needle: "dry-run",
+        field: "spec.routes[1].mode",
+        msg: "expected enforce or shadow",
+    },
+    OneError {
+        name: "unrecognized constraint",
+        file: "routes.yaml",
+        from: "\"business-hours only\"",
+        to: "\"be careful\"",
+        needle: "\"be careful\"",
+        field: "spec.routes[0].constraints[1]",
+        msg: "not recognized",
+    },
+    OneError {
+        name: "constraint naming an unknown window",
+        file: "routes.yaml",
+        from: "\"business-hours only\"",
+        to: "\"weekend only\"",
+        needle: "\"weekend only\"",
+        field: "spec.routes[0].constraints[1]",
+        msg: "names window \"weekend\"",
+    },
+    OneError {
+        name: "unknown side-effect label on a route",
+        file: "routes.yaml",
+        from: "side_effects: [read]",
+        to: "side_effects: [reed]",
+        needle: "reed",
+        field: "spec.routes[1].side_effects[0]",
+        msg: "not a label of any class",
+    },
+    OneError {
+        name: "bad header name",
+        file: "routes.yaml",
+        from: "{ header: x-actor-role }",
+        to: "{ header: \"x actor role\" }",
+        needle: "{ header",
+        field: "spec.defaults.context.actor_role.header",
+        msg: "invalid header name",
+    },
+    OneError {
+        name: "JSON pointer without a leading slash",
+        file: "routes.yaml",
+        from: "{ body: /amount }",
+        to: "{ body: amount }",
+        needle: "{ body",
+        field: "spec.routes[0].context.amount.body",
+        msg: "must start with '/'",
+    },
+    OneError {
+        name: "context source with two keys",
+        file: "routes.yaml",
+        from: "run_id: { param: id }",
+        to: "run_id: [ { param: id }, { header: x-run, query: run } ]",
+        needle: "{ header: x-run",
+        field: "spec.routes[1].context.run_id[1]",
+        msg: "exactly one of header, param, query, body; found header, query",
+    },
+    OneError {
+        name: "context from an unknown path parameter",
+        file: "routes.yaml",
+        from: "run_id: { param: id }",
+        to: "run_id: { param: ident }",
+        needle: "{ param",
+        field: "spec.routes[1].context.run_id",
+        msg: "no path parameter \"ident\"",
+    },
+];
+
 #[test]
-fn duplicate_route_names() {
-    let mut files = base();
-    edit(
-        &mut files,
-        "routes.yaml",
-        "name: payouts-get",
-        "name: payouts-create",
-    );
-    edit(
-        &mut files,
-        "tests.yaml",
-        "route: payouts-get",
-        "route: payouts-create",
-    );
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    fx.assert_at(
-        &errors[0],
-        "routes.yaml",
-        "payouts-create#2",
-        "spec.routes[1].name",
-        "duplicate route name",
-    );
-    assert!(
-        errors[0].message.contains("routes.yaml:8:13"),
-        "{}",
-        errors[0]
+fn route_errors() {
+    run(
+        ROUTE_ERRORS,
+        vec![
+            Broken {
+                name: "duplicate route names".into(),
+                changes: vec![
+                    edit("routes.yaml", "name: payouts-get", "name: payouts-create"),
+                    edit("tests.yaml", "route: payouts-get", "route: payouts-create"),
+                ],
+                want: vec![at(
+                    "routes.yaml",
+                    "payouts-create#2",
+                    "spec.routes[1].name",
+                    "duplicate route name",
+                )
+                .and("routes.yaml:8:13")],
+            },
+            Broken {
+                name: "duplicate route names across files".into(),
+                changes: vec![add(
+                    "routes2.yaml",
+                    ROUTES
+                        .replace("payouts-get", "other")
+                        .replace("/payouts/{id}", "/other/{id}")
+                        .replace("path: /payouts\n", "path: /more\n"),
+                )],
+                want: vec![at(
+                    "routes2.yaml",
+                    "payouts-create",
+                    "spec.routes[0].name",
+                    "first defined at",
+                )
+                .and("routes.yaml:8:")],
+            },
+            Broken {
+                name: "route templates that tie".into(),
+                changes: vec![
+                    edit("routes.yaml", "method: POST", "method: GET"),
+                    edit("routes.yaml", "path: /payouts\n", "path: /payouts/{key}\n"),
+                    edit(
+                        "routes.yaml",
+                        "run_id: { param: id }",
+                        "run_id: { header: x-run-id }",
+                    ),
+                ],
+                want: vec![at(
+                    "routes.yaml",
+                    "/payouts/{id}",
+                    "spec.routes[1].path",
+                    "conflict with previously registered route: /payouts/{key}",
+                )],
+            },
+        ],
     );
 }
 
-#[test]
-fn duplicate_route_names_across_files() {
-    let mut files = base();
-    files.push((
-        "routes2.yaml".into(),
-        ROUTES
-            .replace("payouts-get", "other")
-            .replace("/payouts/{id}", "/other/{id}")
-            .replace("path: /payouts\n", "path: /more\n"),
-    ));
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    fx.assert_at(
-        &errors[0],
-        "routes2.yaml",
-        "payouts-create",
-        "spec.routes[0].name",
-        "first defined at",
-    );
-    assert!(
-        errors[0].message.contains("routes.yaml:8:"),
-        "{}",
-        errors[0]
-    );
-}
-
-#[test]
-fn route_templates_that_tie_or_are_malformed() {
-    let mut files = base();
-    edit(&mut files, "routes.yaml", "method: POST", "method: GET");
-    edit(
-        &mut files,
-        "routes.yaml",
-        "path: /payouts\n",
-        "path: /payouts/{key}\n",
-    );
-    edit(
-        &mut files,
-        "routes.yaml",
-        "run_id: { param: id }",
-        "run_id: { header: x-run-id }",
-    );
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    fx.assert_at(
-        &errors[0],
-        "routes.yaml",
-        "/payouts/{id}",
-        "spec.routes[1].path",
-        "conflict with previously registered route: /payouts/{key}",
-    );
-    one_error(
-        "routes.yaml",
-        "path: /payouts\n",
-        "path: payouts\n",
-        "payouts#2",
-        "spec.routes[0].path",
-        "must start with '/'",
-    );
-}
-
-#[test]
-fn bad_method() {
-    one_error(
-        "routes.yaml",
-        "method: POST",
-        "method: post",
-        "post",
-        "spec.routes[0].method",
-        "upper-case token",
-    );
-}
-
-#[test]
-fn bad_mode() {
-    one_error(
-        "routes.yaml",
-        "mode: shadow",
-        "mode: dry-run",
-        "dry-run",
-        "spec.routes[1].mode",
-        "expected enforce or shadow",
-    );
-}
-
-#[test]
-fn unrecognized_constraint() {
-    one_error(
-        "routes.yaml",
-        "\"business-hours only\"",
-        "\"be careful\"",
-        "\"be careful\"",
-        "spec.routes[0].constraints[1]",
-        "not recognized",
-    );
-}
-
-#[test]
-fn unknown_window() {
-    one_error(
-        "routes.yaml",
-        "\"business-hours only\"",
-        "\"weekend only\"",
-        "\"weekend only\"",
-        "spec.routes[0].constraints[1]",
-        "names window \"weekend\"",
-    );
-    one_error(
-        "rules.yaml",
-        "change_window: business_hours",
-        "change_window: weekends",
-        "weekends",
-        "spec.rules[0].require.change_window",
-        "unknown change window",
-    );
-}
-
-#[test]
-fn unknown_side_effect_label_on_a_route() {
-    one_error(
-        "routes.yaml",
-        "side_effects: [read]",
-        "side_effects: [reed]",
-        "reed",
-        "spec.routes[1].side_effects[0]",
-        "not a label of any class",
-    );
-}
-
-#[test]
-fn bad_header_name() {
-    one_error(
-        "routes.yaml",
-        "{ header: x-actor-role }",
-        "{ header: \"x actor role\" }",
-        "{ header",
-        "spec.defaults.context.actor_role.header",
-        "invalid header name",
-    );
-}
+/// Headers toolgate sets, removes or rebuilds on the way upstream, and why each is refused.
+const REPLACED_HEADERS: &[(&str, &str)] = &[
+    ("x-forwarded-for", "toolgate sets it"),
+    ("X_Forwarded_For", "toolgate sets it"),
+    ("forwarded", "toolgate sets it"),
+    ("x-real-ip", "toolgate removes it"),
+    ("x-request-id", "toolgate sets it"),
+    ("x-toolgate-verdict", "toolgate sets it"),
+    ("connection", "hop-by-hop"),
+    ("te", "hop-by-hop"),
+    ("proxy-authorization", "hop-by-hop"),
+    ("content-length", "rebuilds it"),
+    ("expect", "rebuilds it"),
+];
 
 #[test]
 fn context_from_a_header_toolgate_replaces_is_refused() {
     // The upstream would not receive the value the policy evaluated.
-    for (header, why) in [
-        ("x-forwarded-for", "toolgate sets it"),
-        ("X_Forwarded_For", "toolgate sets it"),
-        ("forwarded", "toolgate sets it"),
-        ("x-real-ip", "toolgate removes it"),
-        ("x-request-id", "toolgate sets it"),
-        ("x-toolgate-verdict", "toolgate sets it"),
-        ("connection", "hop-by-hop"),
-        ("te", "hop-by-hop"),
-        ("proxy-authorization", "hop-by-hop"),
-        ("content-length", "rebuilds it"),
-        ("expect", "rebuilds it"),
-    ] {
-        one_error(
-            "routes.yaml",
-            "{ header: x-actor-role }",
-            &format!("{{ header: {header} }}"),
-            "{ header",
-            "spec.defaults.context.actor_role.header",
-            why,
-        );
-    }
-}
-
-#[test]
-fn bad_json_pointer() {
-    one_error(
-        "routes.yaml",
-        "{ body: /amount }",
-        "{ body: amount }",
-        "{ body",
-        "spec.routes[0].context.amount.body",
-        "must start with '/'",
-    );
-}
-
-#[test]
-fn source_with_two_keys_and_unknown_param() {
-    one_error(
-        "routes.yaml",
-        "run_id: { param: id }",
-        "run_id: [ { param: id }, { header: x-run, query: run } ]",
-        "{ header: x-run",
-        "spec.routes[1].context.run_id[1]",
-        "exactly one of header, param, query, body; found header, query",
-    );
-    one_error(
-        "routes.yaml",
-        "run_id: { param: id }",
-        "run_id: { param: ident }",
-        "{ param",
-        "spec.routes[1].context.run_id",
-        "no path parameter \"ident\"",
-    );
+    let rows = REPLACED_HEADERS
+        .iter()
+        .map(|&(header, why)| Broken {
+            name: format!("context from header {header}"),
+            changes: vec![edit(
+                "routes.yaml",
+                "{ header: x-actor-role }",
+                format!("{{ header: {header} }}"),
+            )],
+            want: vec![at(
+                "routes.yaml",
+                "{ header",
+                "spec.defaults.context.actor_role.header",
+                why,
+            )],
+        })
+        .collect();
+    run(&[], rows);
 }
 
 // ---------------------------------------------------------------- rules
 
-#[test]
-fn unknown_class_in_rule() {
-    one_error(
-        "rules.yaml",
-        "side_effects: [money_movement]",
-        "side_effects: [payout]",
-        "payout",
-        "spec.rules[0].when.side_effects[0]",
-        "label of class money_movement",
-    );
-}
+const RULE_ERRORS: &[OneError] = &[
+    OneError {
+        name: "unknown class in a rule",
+        file: "rules.yaml",
+        from: "side_effects: [money_movement]",
+        to: "side_effects: [payout]",
+        needle: "payout",
+        field: "spec.rules[0].when.side_effects[0]",
+        msg: "label of class money_movement",
+    },
+    OneError {
+        name: "unknown route in a rule",
+        file: "rules.yaml",
+        from: "routes: [payouts-create]",
+        to: "routes: [payouts-delete]",
+        needle: "payouts-delete",
+        field: "spec.rules[1].when.routes[0]",
+        msg: "unknown route",
+    },
+    OneError {
+        name: "unknown environment in a rule",
+        file: "rules.yaml",
+        from: "environments: [production]",
+        to: "environments: [prod]",
+        needle: "prod]",
+        field: "spec.rules[1].when.environments[0]",
+        msg: "unknown environment",
+    },
+    OneError {
+        name: "empty when",
+        file: "rules.yaml",
+        from: "when: { side_effects: [money_movement] }",
+        to: "when: {}",
+        needle: "{}",
+        field: "spec.rules[0].when",
+        msg: "when is empty",
+    },
+    OneError {
+        name: "unknown change window",
+        file: "rules.yaml",
+        from: "change_window: business_hours",
+        to: "change_window: weekends",
+        needle: "weekends",
+        field: "spec.rules[0].require.change_window",
+        msg: "unknown change window",
+    },
+    OneError {
+        name: "bad timeout duration",
+        file: "rules.yaml",
+        from: "timeout: 90s",
+        to: "timeout: soon",
+        needle: "soon",
+        field: "spec.rules[0].require.timeout",
+        msg: "invalid duration",
+    },
+];
 
 #[test]
-fn unknown_route_in_rule() {
-    one_error(
-        "rules.yaml",
-        "routes: [payouts-create]",
-        "routes: [payouts-delete]",
-        "payouts-delete",
-        "spec.rules[1].when.routes[0]",
-        "unknown route",
-    );
-}
-
-#[test]
-fn unknown_environment_in_rule() {
-    one_error(
-        "rules.yaml",
-        "environments: [production]",
-        "environments: [prod]",
-        "prod]",
-        "spec.rules[1].when.environments[0]",
-        "unknown environment",
-    );
-}
-
-#[test]
-fn empty_rule_when() {
-    one_error(
-        "rules.yaml",
-        "when: { side_effects: [money_movement] }",
-        "when: {}",
-        "{}",
-        "spec.rules[0].when",
-        "when is empty",
-    );
+fn rule_errors() {
+    run(RULE_ERRORS, vec![]);
 }
 
 // ---------------------------------------------------------------- tests
 
-#[test]
-fn test_without_now() {
-    one_error(
-        "tests.yaml",
-        "      now: 2026-03-16T10:00:00Z\n      request: { method: GET",
-        "      request: { method: GET",
-        "name: read allowed",
-        "spec.tests[0].now",
-        "a test needs now",
-    );
-}
+const TEST_SUITE_ERRORS: &[OneError] = &[
+    OneError {
+        name: "test without now",
+        file: "tests.yaml",
+        from: "      now: 2026-03-16T10:00:00Z\n      request: { method: GET",
+        to: "      request: { method: GET",
+        needle: "name: read allowed",
+        field: "spec.tests[0].now",
+        msg: "a test needs now",
+    },
+    OneError {
+        name: "duplicate test names",
+        file: "tests.yaml",
+        from: "name: payout defers",
+        to: "name: read allowed",
+        needle: "read allowed#2",
+        field: "spec.tests[1].name",
+        msg: "duplicate test name",
+    },
+    OneError {
+        name: "unknown issue code in an expectation",
+        file: "tests.yaml",
+        from: "issues_include: [APPROVAL_REQUIRED]",
+        to: "issues_include: [APPROVAL_REQUIRED, APPROVER_GONE]",
+        needle: "APPROVER_GONE",
+        field: "spec.tests[1].expect.issues_include[1]",
+        msg: "unknown issue code",
+    },
+];
 
 #[test]
-fn duplicate_test_names() {
-    one_error(
-        "tests.yaml",
-        "name: payout defers",
-        "name: read allowed",
-        "read allowed#2",
-        "spec.tests[1].name",
-        "duplicate test name",
-    );
-}
-
-#[test]
-fn unknown_issue_code_in_expectation() {
-    one_error(
-        "tests.yaml",
-        "issues_include: [APPROVAL_REQUIRED]",
-        "issues_include: [APPROVAL_REQUIRED, APPROVER_GONE]",
-        "APPROVER_GONE",
-        "spec.tests[1].expect.issues_include[1]",
-        "unknown issue code",
-    );
+fn test_suite_errors() {
+    run(TEST_SUITE_ERRORS, vec![]);
 }
 
 // ---------------------------------------------------------------- all errors at once
 
 #[test]
 fn several_errors_in_several_files_are_all_reported() {
-    let mut files = base();
-    edit(&mut files, "bundle.yaml", "risk: 40", "risk: 140");
-    edit(
-        &mut files,
-        "bundle.yaml",
-        "time_zone: Europe/Berlin",
-        "time_zone: Mars/Olympus",
-    );
-    edit(
-        &mut files,
-        "routes.yaml",
-        "\"business-hours only\"",
-        "\"be careful\"",
-    );
-    edit(
-        &mut files,
-        "routes.yaml",
-        "{ header: x-actor-role }",
-        "{ header: \"x actor\" }",
-    );
-    edit(
-        &mut files,
-        "rules.yaml",
-        "side_effects: [money_movement]",
-        "side_effects: [money]",
-    );
-    edit(
-        &mut files,
-        "tests.yaml",
-        "      now: 2026-03-16T10:00:00Z\n      request: { method: GET",
-        "      request: { method: GET",
-    );
-    // A file with a syntax error is reported too, and stops only itself.
-    files.push((
-        "extra.yaml".into(),
-        "apiVersion: toolgate.dev/v1alpha1\nkind: RuleSet\nspec: {rules: [\n".into(),
-    ));
-    let fx = Fixture::new(&files);
-    let errors = fx.errors();
-    let listing = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_eq!(errors.len(), 7, "{listing}");
-    fx.assert_at(
-        &errors[0],
-        "bundle.yaml",
-        "140",
-        "spec.side_effects.money_movement.risk",
-        "0..=100",
-    );
-    fx.assert_at(
-        &errors[1],
-        "bundle.yaml",
-        "Mars/Olympus",
-        "spec.windows.business_hours.time_zone",
-        "unknown time zone",
-    );
-    assert_eq!(errors[2].file, fx.path("extra.yaml"), "{listing}");
-    assert_eq!(
-        (errors[2].line, errors[2].field.as_str()),
-        (Some(3), "spec.rules"),
-        "{listing}"
-    );
-    fx.assert_at(
-        &errors[3],
-        "routes.yaml",
-        "{ header",
-        "spec.defaults.context.actor_role.header",
-        "invalid header name",
-    );
-    fx.assert_at(
-        &errors[4],
-        "routes.yaml",
-        "\"be careful\"",
-        "spec.routes[0].constraints[1]",
-        "not recognized",
-    );
-    fx.assert_at(
-        &errors[5],
-        "rules.yaml",
-        "money]",
-        "spec.rules[0].when.side_effects[0]",
-        "unknown side-effect class",
-    );
-    fx.assert_at(
-        &errors[6],
-        "tests.yaml",
-        "name: read allowed",
-        "spec.tests[0].now",
-        "a test needs now",
-    );
+    let row = Broken {
+        name: "several errors in several files".into(),
+        changes: vec![
+            edit("bundle.yaml", "risk: 40", "risk: 140"),
+            edit(
+                "bundle.yaml",
+                "time_zone: Europe/Berlin",
+                "time_zone: Mars/Olympus",
+            ),
+            edit("routes.yaml", "\"business-hours only\"", "\"be careful\""),
+            edit(
+                "routes.yaml",
+                "{ header: x-actor-role }",
+                "{ header: \"x actor\" }",
+            ),
+            edit(
+                "rules.yaml",
+                "side_effects: [money_movement]",
+                "side_effects: [money]",
+            ),
+            edit(
+                "tests.yaml",
+                "      now: 2026-03-16T10:00:00Z\n      request: { method: GET",
+                "      request: { method: GET",
+            ),
+            // A file with a syntax error is reported too, and stops only itself.
+            add(
+                "extra.yaml",
+                "apiVersion: toolgate.dev/v1alpha1\nkind: RuleSet\nspec: {rules: [\n",
+            ),
+        ],
+        want: vec![
+            at(
+                "bundle.yaml",
+                "140",
+                "spec.side_effects.money_movement.risk",
+                "0..=100",
+            ),
+            at(
+                "bundle.yaml",
+                "Mars/Olympus",
+                "spec.windows.business_hours.time_zone",
+                "unknown time zone",
+            ),
+            Want {
+                loc: Loc::Line("extra.yaml", 3),
+                field: "spec.rules",
+                msg: vec![],
+            },
+            at(
+                "routes.yaml",
+                "{ header",
+                "spec.defaults.context.actor_role.header",
+                "invalid header name",
+            ),
+            at(
+                "routes.yaml",
+                "\"be careful\"",
+                "spec.routes[0].constraints[1]",
+                "not recognized",
+            ),
+            at(
+                "rules.yaml",
+                "money]",
+                "spec.rules[0].when.side_effects[0]",
+                "unknown side-effect class",
+            ),
+            at(
+                "tests.yaml",
+                "name: read allowed",
+                "spec.tests[0].now",
+                "a test needs now",
+            ),
+        ],
+    };
+    let (fx, errors) = row
+        .check()
+        .unwrap_or_else(|why| panic!("{}: {why}", row.name));
     // Display: one `file:line:column: field: message` per line.
-    let shown = bundle::BundleErrors(errors.clone()).to_string();
+    let shown = bundle::BundleErrors(errors).to_string();
     assert_eq!(shown.lines().count(), 7);
-    let (line, column) = fx.position("bundle.yaml", "140");
+    let (line, column) = fx.position("bundle.yaml", "140").unwrap();
     assert!(shown.starts_with(&format!(
         "{}:{line}:{column}: spec.side_effects.money_movement.risk: ",
         fx.path("bundle.yaml").display()
@@ -1048,15 +1147,14 @@ fn dot_names_are_skipped_and_symlinks_followed() {
 
 #[test]
 fn a_failing_test_says_what_differs() {
-    let mut files = base();
-    edit(&mut files, "tests.yaml", "verdict: DEFER", "verdict: DENY");
-    edit(
-        &mut files,
-        "tests.yaml",
-        "expect: { verdict: ALLOW, route: payouts-get }",
-        "expect: { verdict: ALLOW, route: payouts-create }",
-    );
-    let fx = Fixture::new(&files);
+    let fx = Fixture::with(&[
+        edit("tests.yaml", "verdict: DEFER", "verdict: DENY"),
+        edit(
+            "tests.yaml",
+            "expect: { verdict: ALLOW, route: payouts-get }",
+            "expect: { verdict: ALLOW, route: payouts-create }",
+        ),
+    ]);
     let (s, tests) = bundle::load_with_tests(fx.dir.path(), now()).unwrap();
     let results = bundle::run_tests(&s, &tests);
     assert_eq!(
@@ -1072,7 +1170,7 @@ fn a_failing_test_says_what_differs() {
     );
     assert_eq!(
         results[1].location.line,
-        fx.position("tests.yaml", "name: payout defers").0
+        fx.position("tests.yaml", "name: payout defers").unwrap().0
     );
 }
 
@@ -1080,14 +1178,11 @@ fn a_failing_test_says_what_differs() {
 fn bundle_tests_refuse_what_the_proxy_refuses_on_connection() {
     // `Connection` naming a header the route reads is a 400 at the proxy; the bundle's own
     // tests must decide the request the same way, not evaluate it without the header.
-    let mut files = base();
-    edit(
-        &mut files,
+    let fx = Fixture::with(&[edit(
         "tests.yaml",
         "headers: { x-actor-role: finance }",
         "headers: { x-actor-role: finance, connection: x-actor-role }",
-    );
-    let fx = Fixture::new(&files);
+    )]);
     let (s, tests) = bundle::load_with_tests(fx.dir.path(), now()).unwrap();
     let results = bundle::run_tests(&s, &tests);
     assert!(!results[1].passed);
