@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 
 /// A `/check` payload as sent by an agent or orchestrator.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct CheckRequest {
     pub goal: String,
     #[serde(default)]
