@@ -62,8 +62,8 @@ pub fn evaluate(snapshot: &Snapshot, input: &CandidateInput) -> Option<Candidate
             }
         }
     }
-    let (_, result) = decide::decide(snapshot, &head, input.body.as_deref(), input.now);
-    Some(match result {
+    let judgement = decide::decide(snapshot, &head, input.body.as_deref(), input.now);
+    Some(match judgement.result {
         Ok(j) => judged(j.outcome.issues),
         Err(why) => judged(IssueSet::of(why.issue())),
     })

@@ -25,6 +25,7 @@
 //! | [`identity`] | stage 3: verified identity and signed approvals as facts |
 //! | [`approval`] | signed approvals: the token, its binding, the replay cache |
 //! | [`extract`] | stage 2: the compiled context map and per-request extraction |
+//! | [`mcp`] | MCP over Streamable HTTP: the JSON-RPC message, the route that judges it, JSON-RPC refusals, `tools/list` filtering |
 //! | [`classify`] | stage 1: the request head checked, the target normalized, the route matched |
 //! | [`metrics`] | every Prometheus series, in one owned registry |
 //! | [`config`] | `toolgate.yaml`: plain serde data and its validation |
@@ -66,6 +67,7 @@ pub mod forward;
 pub mod headers;
 pub mod identity;
 pub mod jose;
+pub mod mcp;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

@@ -46,6 +46,20 @@ pub struct Route {
     /// a non-empty body is refused, since an upstream that ignores such bodies would run
     /// whatever request hides in one.
     pub refuses_body: bool,
+    pub kind: RouteKind,
+}
+
+/// What a route is reached as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteKind {
+    /// By method and path.
+    #[default]
+    Http,
+    /// The endpoint of MCP server `n` (`Snapshot::mcp[n]`): its messages are judged by the
+    /// routes of its tools, resources and prompts.
+    McpEndpoint(usize),
+    /// A tool, resource or prompt of MCP server `n`, judged by the name in the message.
+    McpEntry(usize),
 }
 
 /// Methods whose request content has no generally defined meaning (RFC 9110 §9.3): many
@@ -64,6 +78,8 @@ pub struct Snapshot {
     pub policy: Policy,
     pub routes: Vec<Route>,
     pub table: RouteTable,
+    /// The MCP servers the bundle maps, by index (see [`RouteKind`]).
+    pub mcp: Vec<crate::mcp::Endpoint>,
     /// The context field that carries the amount, for `/check` payloads.
     pub amount_field: Arc<str>,
     /// Where identity comes from and how approvals are verified (`spec.identity`,

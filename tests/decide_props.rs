@@ -13,11 +13,13 @@ use proptest::test_runner::{Config as PropConfig, RngAlgorithm, TestRng, TestRun
 use std::path::{Path, PathBuf};
 use support::sidecar::Sidecar;
 use support::*;
+use toolgate::audit::FinalAction;
 use toolgate::bundle::{self, TestCase, TestInput, TestRequest};
 use toolgate::candidate::{self, CandidateInput};
 use toolgate::decide::{self, Head, Unjudged};
+use toolgate::mcp::RefusalStyle;
 use toolgate::policy::Verdict;
-use toolgate::snapshot::{Mode, Snapshot};
+use toolgate::snapshot::{Mode, RouteKind, Snapshot};
 
 fn shipped_bundles() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -149,14 +151,25 @@ const INSTANTS: &[&str] = &[
 /// template, a random choice of the headers routes read (and evidence headers), a JSON
 /// body (or none, or one where the method takes none), at one of a few instants.
 fn samples(snapshot: &Snapshot, tokens: Vec<Vec<String>>) -> impl Strategy<Value = Sample> {
-    let routes: Vec<(Method, String, Vec<String>)> = snapshot
+    let routes: Vec<(Method, String, Vec<String>, Rpc)> = snapshot
         .routes
         .iter()
         .map(|r| {
             let mut headers: Vec<String> =
                 r.context.headers.iter().map(|h| h.to_string()).collect();
             headers.extend(["x-approval", "authorization"].map(String::from));
-            (r.method.clone(), r.path.to_string(), headers)
+            let (method, path, rpc) = match r.kind {
+                RouteKind::Http => (r.method.clone(), r.path.to_string(), Rpc::None),
+                RouteKind::McpEndpoint(n) => {
+                    let path = snapshot.mcp[n].path.to_string();
+                    (r.method.clone(), path, Rpc::Endpoint)
+                }
+                RouteKind::McpEntry(n) => {
+                    let path = snapshot.mcp[n].path.to_string();
+                    (Method::POST, path, Rpc::Tool(r.name.to_string()))
+                }
+            };
+            (method, path, headers, rpc)
         })
         .collect();
     let n = routes.len();
@@ -169,9 +182,10 @@ fn samples(snapshot: &Snapshot, tokens: Vec<Vec<String>>) -> impl Strategy<Value
         )),
         0..INSTANTS.len(),
         0..3usize,
+        0..8usize,
     )
-        .prop_map(move |(ri, picks, body, when, id)| {
-            let (method, template, names) = &routes[ri];
+        .prop_map(move |(ri, picks, body, when, id, shape)| {
+            let (method, template, names, rpc) = &routes[ri];
             let ids = ["po-1", "t-42", "a_b.c"];
             let path = template
                 .split('/')
@@ -197,21 +211,25 @@ fn samples(snapshot: &Snapshot, tokens: Vec<Vec<String>>) -> impl Strategy<Value
                     headers.push((name.clone(), value));
                 }
             }
-            let body = match body {
-                None => Vec::new(),
-                Some(fields) => {
-                    let mut o = serde_json::Map::new();
-                    for (k, amount) in fields {
-                        let (key, value) = match k {
-                            0 => ("amount", serde_json::json!(amount)),
-                            1 => ("environment", serde_json::json!("staging")),
-                            2 => ("environment", serde_json::json!("production")),
-                            _ => ("currency", serde_json::json!("EUR")),
-                        };
-                        o.insert(key.into(), value);
-                    }
-                    serde_json::to_vec(&o).unwrap()
+            let object = body.map(|fields| {
+                let mut o = serde_json::Map::new();
+                for (k, amount) in fields {
+                    let (key, value) = match k {
+                        0 => ("amount", serde_json::json!(amount)),
+                        1 => ("environment", serde_json::json!("staging")),
+                        2 => ("environment", serde_json::json!("production")),
+                        _ => ("currency", serde_json::json!("EUR")),
+                    };
+                    o.insert(key.into(), value);
                 }
+                serde_json::Value::Object(o)
+            });
+            let body = match (rpc, object) {
+                (Rpc::None, None) => Vec::new(),
+                (Rpc::None, Some(o)) => serde_json::to_vec(&o).unwrap(),
+                (Rpc::Tool(name), arguments) => mcp_call(name, arguments, shape),
+                (Rpc::Endpoint, _) if method != Method::POST => Vec::new(),
+                (Rpc::Endpoint, _) => mcp_message(shape),
             };
             if !body.is_empty() {
                 headers.push(("content-type".into(), "application/json".into()));
@@ -226,6 +244,62 @@ fn samples(snapshot: &Snapshot, tokens: Vec<Vec<String>>) -> impl Strategy<Value
         })
 }
 
+/// How a route is reached by a generated request.
+#[derive(Clone, Debug)]
+enum Rpc {
+    /// By method and path.
+    None,
+    /// An MCP endpoint: lifecycle, discovery, unmapped and malformed messages.
+    Endpoint,
+    /// An MCP tool, by a `tools/call` naming it.
+    Tool(String),
+}
+
+/// A `tools/call` of `name` (one in eight a notification, which has no `id`).
+fn mcp_call(name: &str, arguments: Option<serde_json::Value>, shape: usize) -> Vec<u8> {
+    let mut msg = serde_json::json!({
+        "jsonrpc": "2.0",
+        "method": "tools/call",
+        "params": { "name": name },
+    });
+    if let Some(a) = arguments {
+        msg["params"]["arguments"] = a;
+    }
+    if shape != 0 {
+        msg["id"] = serde_json::json!(shape);
+    }
+    serde_json::to_vec(&msg).unwrap()
+}
+
+/// A message to an MCP endpoint that names no tool of the bundle.
+fn mcp_message(shape: usize) -> Vec<u8> {
+    let text = match shape {
+        0 => r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        1 => r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        2 => r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        3 => r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"wire_money"}}"#,
+        4 => r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"x://y"}}"#,
+        5 => r#"[{"jsonrpc":"2.0","id":5,"method":"ping"}]"#,
+        6 => r#"{"jsonrpc":"2.0","id":6,"id":7,"method":"ping"}"#,
+        _ => r#"{"jsonrpc":"2.0","id":8,"result":{}}"#,
+    };
+    text.as_bytes().to_vec()
+}
+
+/// The status the proxy answers a refusal of `status` with: an MCP request (it has an
+/// `id`) to an endpoint with JSON-RPC refusals gets 200 and a JSON-RPC error.
+fn refusal_status(snapshot: &Snapshot, mcp: Option<&decide::McpCall>, status: u16) -> u16 {
+    match mcp {
+        Some(call)
+            if call.id.is_some()
+                && snapshot.mcp[call.endpoint].refusal == RefusalStyle::JsonRpc =>
+        {
+            200
+        }
+        _ => status,
+    }
+}
+
 /// What the decision function decides, mapped to what the proxy answers.
 fn decided(snapshot: &Snapshot, s: &Sample) -> Outcome {
     let headers = header_map(&s.headers);
@@ -237,18 +311,31 @@ fn decided(snapshot: &Snapshot, s: &Sample) -> Outcome {
         client_cert: None,
     };
     let now = s.now.parse().unwrap();
-    let (index, judged) = decide::decide(snapshot, &head, Some(&s.body), now);
-    let route = index.map(|i| &snapshot.routes[i]);
+    let judgement = decide::decide(snapshot, &head, Some(&s.body), now);
+    let route = judgement.route.map(|i| &snapshot.routes[i]);
     let name = route.map(|r| r.name.to_string());
-    match judged {
+    let mcp = judgement.mcp.as_ref();
+    match judgement.result {
         Err(Unjudged::NotMapped) => Outcome {
             status: 403,
             verdict: "DENY".into(),
             issues: vec!["ROUTE_NOT_MAPPED".into()],
             route: Some("unmatched".into()),
         },
-        Err(_) => Outcome {
+        Err(Unjudged::McpUnmapped(_)) => Outcome {
+            status: refusal_status(snapshot, mcp, 403),
+            verdict: "DENY".into(),
+            issues: vec!["ROUTE_NOT_MAPPED".into()],
+            route: name,
+        },
+        Err(Unjudged::McpMalformed(_)) => Outcome {
             status: 400,
+            verdict: "DENY".into(),
+            issues: vec!["INVALID_REQUEST".into()],
+            route: name,
+        },
+        Err(_) => Outcome {
+            status: refusal_status(snapshot, mcp, 400),
             verdict: "DENY".into(),
             issues: vec!["INVALID_REQUEST".into()],
             route: name,
@@ -259,8 +346,8 @@ fn decided(snapshot: &Snapshot, s: &Sample) -> Outcome {
             let status = match verdict {
                 _ if shadow => 200,
                 Verdict::Allow => 200,
-                Verdict::Deny => 403,
-                Verdict::Defer => 409,
+                Verdict::Deny => refusal_status(snapshot, mcp, 403),
+                Verdict::Defer => refusal_status(snapshot, mcp, 409),
             };
             Outcome {
                 status,
@@ -318,8 +405,15 @@ async fn proxied(gate: &Gate, s: &Sample) -> Outcome {
     let verdict = r.header("x-toolgate-verdict").unwrap_or("-").to_owned();
     let id = r.header("x-request-id").expect("a request id").to_owned();
     let rec = gate.audit_record(&id).await.expect("an audit record");
-    let (issues, route) = if r.status >= 400 {
+    let refused = rec.final_runtime_action == FinalAction::ExecutionStopped;
+    let (issues, route) = if refused {
         let body = r.json();
+        // An MCP refusal carries the decision as its JSON-RPC error's data.
+        let body = if body.get("jsonrpc").is_some() {
+            body["error"]["data"].clone()
+        } else {
+            body
+        };
         let issues = body["issues"]
             .as_array()
             .expect("a decision body")
@@ -391,7 +485,12 @@ fn the_proxy_the_decision_function_the_runner_and_a_twin_candidate_agree() {
         }
         // The generator reaches every kind of outcome, so agreement means something.
         let seen = seen.into_inner();
-        for want in [(200, "ALLOW"), (403, "DENY"), (409, "DEFER"), (400, "DENY")] {
+        let mut wanted = vec![(200, "ALLOW"), (403, "DENY"), (409, "DEFER"), (400, "DENY")];
+        if !snapshot.mcp.is_empty() {
+            // MCP requests refused as JSON-RPC errors.
+            wanted.extend([(200, "DENY"), (200, "DEFER")]);
+        }
+        for want in wanted {
             assert!(
                 seen.contains(&(want.0, want.1.to_owned())),
                 "{}: no {want:?} among {seen:?}",
@@ -434,7 +533,13 @@ async fn every_shipped_bundle_passes_its_own_tests_through_the_sidecar() {
                         .unwrap_or_default();
                     let resp = call(gate.proxy, r.method.as_str(), &r.path, &headers, &text).await;
                     let id = resp.header("x-request-id").unwrap().to_owned();
-                    if resp.status < 400 || r.method == Method::HEAD {
+                    let rpc_error = serde_json::from_slice::<serde_json::Value>(&resp.body)
+                        .ok()
+                        .filter(|v| v.get("jsonrpc").is_some() && v.get("error").is_some());
+                    if let Some(e) = rpc_error {
+                        // An MCP refusal: the decision is the JSON-RPC error's data.
+                        e["error"]["data"].clone()
+                    } else if resp.status < 400 || r.method == Method::HEAD {
                         // Forwarded: the decision is in the trail.
                         gate.decision(&id).await
                     } else {

@@ -648,27 +648,43 @@ fn how_it_works_names_the_modules_in_request_order() {
     for (module, marker) in [
         ("src/classify/", "target::check("),
         ("src/proxy/intake.rs", "RequestBody::"),
-        ("src/decide.rs", "decide::judge("),
+        ("src/proxy/stage.rs", "stage::decide("),
         ("src/forward/", ".send(Request::from_parts("),
     ] {
         assert!(modules.contains(&module), "the table lacks {module}");
         at = position(&proxy, at, marker, "src/proxy/mod.rs");
     }
-    // ...and the decision runs its own in order.
-    let decide = std::fs::read_to_string(root.join("src/decide.rs")).unwrap();
-    let mut at = decide.find("pub fn judge").expect("judge");
+    // The decision stage calls the decision function...
+    let stage = std::fs::read_to_string(root.join("src/proxy/stage.rs")).unwrap();
+    assert!(
+        modules.contains(&"src/decide/"),
+        "the table lacks src/decide/"
+    );
+    position(&stage, 0, "decide::judge(", "src/proxy/stage.rs");
+    // ...which runs its own steps in order: an MCP message is parsed before its tool's
+    // route reads the context.
+    let decide = std::fs::read_to_string(root.join("src/decide/mod.rs")).unwrap();
+    let mcp = std::fs::read_to_string(root.join("src/decide/mcp.rs")).unwrap();
+    let judge = decide.find("pub fn judge").expect("judge");
+    position(&decide, judge, "mcp::judge_endpoint(", "src/decide/mod.rs");
+    assert!(modules.contains(&"src/mcp/"), "the table lacks src/mcp/");
+    position(&mcp, 0, "message::parse(", "src/decide/mcp.rs");
+    let mut at = decide.find("fn judge_route").expect("judge_route");
     for (module, marker) in [
         ("src/extract/", "extract(&route.context"),
         ("src/identity/", ".verify("),
         ("src/authorize.rs", "authorize::evaluate("),
     ] {
         assert!(modules.contains(&module), "the table lacks {module}");
-        at = position(&decide, at, marker, "src/decide.rs");
+        at = position(&decide, at, marker, "src/decide/mod.rs");
     }
     // The table rows appear in the order the code runs them.
     let order = |m: &str| modules.iter().position(|x| *x == m).unwrap();
     assert!(order("src/classify/") < order("src/proxy/intake.rs"));
-    assert!(order("src/proxy/intake.rs") < order("src/decide.rs"));
+    assert!(order("src/proxy/intake.rs") < order("src/proxy/stage.rs"));
+    assert!(order("src/proxy/stage.rs") < order("src/decide/"));
+    assert!(order("src/decide/") < order("src/mcp/"));
+    assert!(order("src/mcp/") < order("src/extract/"));
     assert!(order("src/extract/") < order("src/identity/"));
     assert!(order("src/identity/") < order("src/authorize.rs"));
     assert!(order("src/authorize.rs") < order("src/forward/"));

@@ -36,6 +36,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
             context: Default::default(),
             mode: Mode::Enforce,
             refuses_body: false,
+            kind: Default::default(),
         })
         .collect();
     Snapshot {
@@ -53,6 +54,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
         },
         routes,
         table: RouteTable::default(),
+        mcp: Vec::new(),
         amount_field: "amount".into(),
         route_metrics: Default::default(),
         trust: Default::default(),

@@ -52,6 +52,11 @@ pub struct Binding {
     /// When set, the approval holds only for this requesting actor.
     #[serde(default)]
     pub actor: Option<String>,
+    /// An MCP call's tool (or prompt, or resource URI): then `method` is the JSON-RPC
+    /// method, `path` the endpoint, and `body_sha256` the digest of the call's arguments in
+    /// RFC 8785 canonical form (not of the message: its `id` changes on every retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 impl Binding {
@@ -73,6 +78,13 @@ impl Binding {
         }
         if self.path != actual.path {
             differ("path", &self.path, &actual.path);
+        }
+        if self.tool != actual.tool {
+            differ(
+                "tool",
+                self.tool.as_deref().unwrap_or(none),
+                actual.tool.as_deref().unwrap_or(none),
+            );
         }
         if !self.body_sha256.eq_ignore_ascii_case(&actual.body_sha256) {
             differ("body_sha256", &self.body_sha256, &actual.body_sha256);
@@ -222,6 +234,7 @@ mod tests {
             environment: Some("production".into()),
             run_id: None,
             actor: Some("agent-7".into()),
+            tool: None,
         }
     }
 

@@ -96,6 +96,12 @@ pub struct AuditRecord {
     /// The candidate bundle's decision, when it disagreed with the live one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate: Option<CandidateVerdict>,
+    /// An MCP message: its JSON-RPC method (absent for a client's response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_method: Option<Arc<str>>,
+    /// An MCP message: the tool or prompt it names, or the resource URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_tool: Option<Arc<str>>,
 }
 
 /// An empty label list, shared: a record starts with it and most get the route's own.
@@ -145,6 +151,8 @@ impl AuditRecord {
             shadow_verdict: None,
             shadow_status: None,
             candidate: None,
+            mcp_method: None,
+            mcp_tool: None,
         }
     }
 

@@ -172,9 +172,9 @@ pub fn decide_request(snapshot: &Snapshot, req: &TestRequest, now: Timestamp) ->
         client_cert: req.client_cert.as_ref(),
     };
     let body = req.body.as_deref().unwrap_or_default();
-    let (index, judged) = decide::decide(snapshot, &head, Some(body), now);
-    let route = index.and_then(|i| snapshot.routes.get(i));
-    match (judged, route) {
+    let judgement = decide::decide(snapshot, &head, Some(body), now);
+    let route = judgement.route.and_then(|i| snapshot.routes.get(i));
+    match (judgement.result, route) {
         (Ok(judged), Some(route)) => judged.decision(snapshot, route, TEST_REQUEST_ID.into(), now),
         (Ok(_), None) => unjudged(None, IssueCode::RouteNotMapped, "no route".into()),
         (Err(why), route) => {

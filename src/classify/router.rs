@@ -47,14 +47,23 @@ pub struct RouteError {
 }
 
 impl RouteTable {
-    /// Builds the table from `(method, template)` pairs, reporting every route that could
-    /// not be added (bad syntax, or a template that ties with an earlier one).
+    /// Builds the table from `(method, template)` pairs, the index of each its position,
+    /// reporting every route that could not be added (bad syntax, or a template that ties
+    /// with an earlier one).
     pub fn build<'a>(
         routes: impl IntoIterator<Item = (&'a Method, &'a str)>,
     ) -> Result<RouteTable, Vec<RouteError>> {
+        Self::build_indexed(routes.into_iter().enumerate().map(|(i, (m, t))| (i, m, t)))
+    }
+
+    /// Builds the table from `(index, method, template)` entries: one route may answer
+    /// several methods, and some routes none (an MCP tool is reached through its endpoint).
+    pub fn build_indexed<'a>(
+        routes: impl IntoIterator<Item = (usize, &'a Method, &'a str)>,
+    ) -> Result<RouteTable, Vec<RouteError>> {
         let mut table = RouteTable::default();
         let mut errors = Vec::new();
-        for (index, (method, template)) in routes.into_iter().enumerate() {
+        for (index, method, template) in routes {
             if !template.starts_with('/') {
                 errors.push(RouteError {
                     index,

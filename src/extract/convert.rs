@@ -3,8 +3,8 @@
 //! evidence; and comparing two values for a field read from several sources.
 
 use super::context::{Field, Kind, Source};
+use super::error::ExtractError;
 use super::json::{self};
-use super::read::ExtractError;
 use crate::policy::facts::parse_bool;
 use jiff::Timestamp;
 use std::borrow::Cow;

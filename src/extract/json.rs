@@ -23,33 +23,35 @@ pub const MAX_DEPTH: usize = 64;
 
 /// A value a pointer ends at. `null` and missing values are not kept (absent).
 #[derive(Clone, Debug, PartialEq)]
-pub(super) enum Json<'de> {
+pub(crate) enum Json<'de> {
     Str(Cow<'de, str>),
     Bool(bool),
     U64(u64),
     I64(i64),
     F64(f64),
-    /// An object or an array: never a fact.
+    /// An object: never a fact.
     Composite,
+    /// An array: never a fact.
+    Array,
 }
 
 impl Json<'_> {
     /// The JSON text of a scalar that is not a string.
-    pub(super) fn render(&self) -> Option<String> {
+    pub(crate) fn render(&self) -> Option<String> {
         match self {
             Json::Bool(b) => Some(b.to_string()),
             Json::U64(n) => Some(n.to_string()),
             Json::I64(n) => Some(n.to_string()),
             Json::F64(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()),
-            Json::Str(_) | Json::Composite => None,
+            Json::Str(_) | Json::Composite | Json::Array => None,
         }
     }
 }
 
-pub(super) type Values<'de> = SmallVec<[Option<Json<'de>>; 4]>;
+pub(crate) type Values<'de> = SmallVec<[Option<Json<'de>>; 4]>;
 
 /// Walks `body`, returning for each pointer (tokens, in order) the value it ends at.
-pub(super) fn walk<'de>(
+pub(crate) fn walk<'de>(
     body: &'de [u8],
     pointers: &[&[Box<str>]],
 ) -> Result<Values<'de>, ExtractError> {
@@ -223,8 +225,8 @@ impl<'de> Node<'_, '_, 'de> {
         })
     }
 
-    fn enter<E: de::Error>(&mut self) -> Result<(), E> {
-        self.walk.keep(&self.active, self.depth, Json::Composite);
+    fn enter<E: de::Error>(&mut self, kind: Json<'de>) -> Result<(), E> {
+        self.walk.keep(&self.active, self.depth, kind);
         if self.depth >= MAX_DEPTH {
             return self.walk.fail(ExtractError::BodyTooDeep);
         }
@@ -288,7 +290,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
         if self.root_object {
             return self.walk.fail(ExtractError::BodyNotObject);
         }
-        self.enter()?;
+        self.enter(Json::Array)?;
         let depth = self.depth;
         let mut i = 0usize;
         loop {
@@ -315,7 +317,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        self.enter()?;
+        self.enter(Json::Composite)?;
         let depth = self.depth;
         let mut keys: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {

@@ -5,14 +5,16 @@
 
 pub mod context;
 mod convert;
-mod json;
+mod error;
+pub(crate) mod json;
 pub mod media;
 mod query;
 pub mod read;
 
 pub use context::{ContextMap, Field, Source};
+pub use error::ExtractError;
 pub use json::MAX_DEPTH;
-pub use read::{extract, ExtractError, Extracted, RequestView};
+pub use read::{extract, Extracted, RequestView};
 
 #[cfg(test)]
 mod tests;

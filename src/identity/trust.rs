@@ -36,6 +36,9 @@ pub struct TrustInput<'r> {
     pub query: Option<&'r str>,
     /// The buffered body, when it was read.
     pub body: Option<&'r [u8]>,
+    /// An MCP call: its JSON-RPC method and the tool (prompt, resource URI) it names. An
+    /// approval then binds the call's arguments, not the message.
+    pub mcp: Option<(&'r str, &'r str)>,
 }
 
 /// What the trust step found, for after evaluation.
@@ -206,11 +209,20 @@ pub fn binding_of(input: &TrustInput<'_>, facts: &Facts<'_>) -> Option<Binding> 
         Some(q) => format!("{}?{q}", input.path),
         None => input.path.to_owned(),
     };
+    let (method, body_sha256, tool) = match input.mcp {
+        None => (input.method.as_str().to_owned(), body_sha256(body), None),
+        Some((method, tool)) => (
+            method.to_owned(),
+            body_sha256(&crate::mcp::message::canonical_arguments(body)?),
+            Some(tool.to_owned()),
+        ),
+    };
     Some(Binding {
         route: input.route.to_owned(),
-        method: input.method.as_str().to_owned(),
+        method,
         path,
-        body_sha256: body_sha256(body),
+        body_sha256,
+        tool,
         environment: facts.environment.as_deref().map(str::to_owned),
         run_id: facts.run_id.as_deref().map(str::to_owned),
         actor: facts.actor.as_deref().map(str::to_owned),

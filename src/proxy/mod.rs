@@ -8,18 +8,19 @@
 
 pub mod intake;
 pub mod refusal;
+mod rpc;
+mod stage;
 mod trail;
 pub mod unparsed;
 
 pub use unparsed::refuse_unparsed;
 
 use crate::approval::ReplayCache;
-use crate::authorize::Enforced;
 use crate::body::{self, BoxError, ProxyBody};
-use crate::classify::target::{self, TargetError};
+use crate::classify::target;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::decide::{self, Head, Unjudged};
+use crate::decide::{self, Head};
 use crate::forward::Upstream;
 use crate::headers::{self, Peer, RequestIds, Tags};
 use crate::identity::ClientCert;
@@ -124,6 +125,11 @@ where
     let (mut resp, verdict) = match outcome {
         Ok(forwarded) => forwarded,
         Err(refusal) => {
+            let malformed = if let Refusal::McpMalformed(m) = &refusal {
+                Some(m.clone())
+            } else {
+                None
+            };
             let cx = RenderCx {
                 request_id: &request_id,
                 policy_version: &snapshot.meta.policy_version,
@@ -131,7 +137,7 @@ where
                 route: trail.route_label(),
                 now,
             };
-            let r = refusal.render(&cx);
+            let r = rpc::answer(refusal.render(&cx), trail.rpc(), malformed.as_ref());
             trail.refused(&r);
             let mut resp = Response::new(body::full(r.body));
             *resp.status_mut() = r.status;
@@ -209,7 +215,7 @@ where
         client_cert: parts.extensions.get::<ClientCert>(),
     };
     let admitted =
-        decide::admit(snapshot, &head, Some(found)).map_err(|e| unjudged(e, head.method))?;
+        decide::admit(snapshot, &head, Some(found)).map_err(|e| stage::unjudged(e, head.method))?;
     // Exactly what was matched is what the upstream receives.
     let upstream_uri =
         gate.upstream
@@ -239,48 +245,23 @@ where
 
     // 3. Decide (extract, verify, authorize: `crate::decide`), then use a verified
     // approval once: only ALLOW (or a shadow route's recorded verdict) goes on.
-    let decide_started = Instant::now();
-    let listed = {
-        let judged = decide::judge(snapshot, &head, &admitted, body.bytes(), now);
-        let mut judged = judged.map_err(|e| {
-            if matches!(e, Unjudged::Context(_)) {
-                trail.context_invalid();
-            }
-            trail.add_decision_time(decide_started.elapsed());
-            unjudged(e, head.method)
-        })?;
-        let mut enforced = judged.enforce(snapshot, &head, route, body.bytes(), request_id, now);
-        if let (Enforced::Forward(_), Some(claim)) = (&enforced, &judged.claim) {
-            if gate.replay.claim(&claim.jti, claim.until, now.as_second()) {
-                tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
-            } else {
-                judged.replayed(snapshot, route, now);
-                enforced = judged.enforce(snapshot, &head, route, body.bytes(), request_id, now);
-            }
-        }
-        trail.add_decision_time(decide_started.elapsed());
-        trail.facts(&judged.facts);
-        trail.decided(route.mode, &judged.outcome);
-        let verdict = match enforced {
-            Enforced::Forward(verdict) => verdict,
-            Enforced::Deny(d) => return Err(Refusal::Denied(d)),
-            Enforced::Defer(d, Some(approval)) => {
-                return Err(Refusal::AwaitingApproval(d, approval))
-            }
-            Enforced::Defer(d, None) => return Err(Refusal::Deferred(d)),
-        };
-        if verdict != Verdict::Allow {
-            tracing::warn!(
-                request_id,
-                route = %route.name,
-                verdict = verdict.as_str(),
-                issues = ?judged.outcome.issues,
-                "shadow route: verdict recorded, request forwarded"
-            );
-        }
-        (admitted.listed, verdict)
-    };
-    let (listed, verdict) = listed;
+    let passed = stage::decide(
+        gate,
+        snapshot,
+        &head,
+        admitted,
+        body.bytes(),
+        request_id,
+        now,
+        trail,
+    )?;
+    let (listed, verdict) = (passed.listed, passed.verdict);
+    // A `tools/list` answer shows only what this caller may call.
+    let listing = passed
+        .mcp
+        .as_ref()
+        .filter(|call| call.method.as_deref() == Some("tools/list"))
+        .map(|call| decide::visible_tools(snapshot, &head, call.endpoint, now));
 
     // 4. Forward: the same head, cleaned of hop-by-hop and forwarding claims and of the
     // identity and approval headers a verified source replaced, re-tagged.
@@ -321,19 +302,12 @@ where
             "unexpected 101 Switching Protocols".into(),
         ));
     }
-    let (mut resp_parts, resp_body) = resp.into_parts();
+    let (mut resp_parts, mut resp_body) = resp.into_parts();
     headers::strip_response(&mut resp_parts.headers);
-    Ok((Response::from_parts(resp_parts, resp_body), verdict))
-}
-
-/// A request that could not be evaluated, as the refusal it is.
-fn unjudged(e: Unjudged, method: &http::Method) -> Refusal {
-    match e {
-        Unjudged::NotMapped => Refusal::RouteNotMapped,
-        Unjudged::Connection(why) => Refusal::BadTarget(TargetError::Connection(why)),
-        Unjudged::BodyNotAllowed => Refusal::BodyNotAllowed(method.clone()),
-        Unjudged::Context(e) => Refusal::BadContext(e),
+    if let Some(visible) = listing {
+        resp_body = stage::filter_listing(&mut resp_parts, resp_body, visible);
     }
+    Ok((Response::from_parts(resp_parts, resp_body), verdict))
 }
 
 /// Polls a future, turning a panic into `Err` so the caller can still answer.

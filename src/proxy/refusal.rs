@@ -62,6 +62,12 @@ pub enum Refusal {
     /// The HTTP/1.1 framing guard refused the head before it was parsed (400; 414, 431,
     /// or 501 for an unknown transfer coding).
     Unparsed(Framing),
+    /// An MCP endpoint's body is not one readable JSON-RPC message (400, with the JSON-RPC
+    /// error the specification gives it).
+    McpMalformed(crate::mcp::Malformed),
+    /// The MCP server's method, tool, resource or prompt is not mapped (403,
+    /// `ROUTE_NOT_MAPPED`).
+    McpUnmapped(String),
     /// A bug: the request path panicked (500). Nothing after the panic point ran.
     Internal,
 }
@@ -288,6 +294,20 @@ impl Refusal {
                     format!("{limit} requests to the upstream are already under way (upstream.max_concurrent_requests); this one was not sent"),
                     Verdict::Allow,
                     Some(UpstreamErrorKind::Overloaded),
+                ),
+            ),
+            Refusal::McpMalformed(m) => (
+                StatusCode::BAD_REQUEST,
+                Body::Invalid(
+                    InvalidRequest,
+                    format!("not one JSON-RPC message: {}", m.message()),
+                ),
+            ),
+            Refusal::McpUnmapped(what) => (
+                StatusCode::FORBIDDEN,
+                Body::Invalid(
+                    RouteNotMapped,
+                    format!("the MCP server's {what} is not mapped by the policy bundle"),
                 ),
             ),
             Refusal::Internal => (

@@ -12,9 +12,11 @@
 //! (off the response path); the record is handed over once the candidate has judged.
 
 use super::refusal::{policy_status, Rendered};
+use super::rpc::Rpc;
 use crate::audit::{self, AuditRecord, FinalAction};
 use crate::body::{BoxError, ProxyBody};
 use crate::candidate::{self, CandidateInput};
+use crate::decide::McpCall;
 use crate::identity::ClientCert;
 use crate::metrics::{InFlight, RouteMetricsTable, UpstreamErrorKind};
 use crate::ops::Ops;
@@ -65,6 +67,8 @@ pub(super) struct Trail {
     /// end); dropped unsettled, the trail records a client that went away.
     settled: bool,
     candidate: Option<CandidateInput>,
+    /// The MCP message being answered, for a refusal in its shape.
+    rpc: Option<Rpc>,
     _in_flight: InFlight,
 }
 
@@ -106,6 +110,7 @@ impl Trail {
             overloaded: false,
             settled: false,
             candidate: None,
+            rpc: None,
             _in_flight: ops.metrics.in_flight(),
         }
     }
@@ -180,6 +185,28 @@ impl Trail {
         rec.tools = route.action.tools.clone();
         rec.side_effects = route.action.side_effects.clone();
         rec.mode = route.mode;
+    }
+
+    /// The request is an MCP message: the record names its method and tool, and a refusal
+    /// answers it in JSON-RPC.
+    pub(super) fn mcp(&mut self, call: &McpCall, snapshot: &Snapshot) {
+        let style = snapshot
+            .mcp
+            .get(call.endpoint)
+            .map(|e| e.refusal)
+            .unwrap_or_default();
+        self.rpc = Some(Rpc {
+            id: call.id.clone(),
+            style,
+        });
+        let rec = self.rec();
+        rec.mcp_method = call.method.as_deref().map(Arc::from);
+        rec.mcp_tool = call.name.as_deref().map(Arc::from);
+    }
+
+    /// How a refusal of this request is shaped, when it is an MCP message.
+    pub(super) fn rpc(&self) -> Option<&Rpc> {
+        self.rpc.as_ref()
     }
 
     /// The body toolgate buffered for the route's context (the candidate may read it too).

@@ -70,11 +70,12 @@ pub(super) struct Docs {
     /// References to unknown routes are then not reported: they would only echo that error.
     pub(super) routes_incomplete: bool,
     pub(super) route_maps: Vec<Doc<raw::RouteMapDoc>>,
+    pub(super) mcp_servers: Vec<Doc<raw::McpServerDoc>>,
     pub(super) rule_sets: Vec<Doc<raw::RuleSetDoc>>,
     pub(super) suites: Vec<Doc<raw::TestSuiteDoc>>,
 }
 
-const KINDS: &str = "Bundle, RouteMap, RuleSet, TestSuite";
+const KINDS: &str = "Bundle, RouteMap, McpServer, RuleSet, TestSuite";
 
 pub(super) fn parse_file(path: &Path, bytes: &[u8], sink: &mut Sink, docs: &mut Docs) {
     let text = match std::str::from_utf8(bytes) {
@@ -139,6 +140,9 @@ pub(super) fn parse_file(path: &Path, bytes: &[u8], sink: &mut Sink, docs: &mut 
         }
         "RouteMap" => raw::parse(text)
             .map(|doc| docs.route_maps.push(Doc { file, doc }))
+            .inspect_err(|_| docs.routes_incomplete = true),
+        "McpServer" => raw::parse(text)
+            .map(|doc| docs.mcp_servers.push(Doc { file, doc }))
             .inspect_err(|_| docs.routes_incomplete = true),
         "RuleSet" => raw::parse(text).map(|doc| docs.rule_sets.push(Doc { file, doc })),
         "TestSuite" => raw::parse(text).map(|doc| docs.suites.push(Doc { file, doc })),

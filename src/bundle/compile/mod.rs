@@ -16,7 +16,7 @@ use crate::policy::model::{
 use crate::policy::requirements::{NameSet, WindowId};
 use crate::policy::window::{parse_time_of_day, parse_weekday, ChangeWindow};
 use crate::policy::{IssueCode, IssueSet, Policy, Requirements, Verdict};
-use crate::snapshot::{BundleMeta, Mode, Route, Snapshot};
+use crate::snapshot::{BundleMeta, Mode, Route, RouteKind, Snapshot};
 use bytes::Bytes;
 use http::{HeaderName, Method};
 use jiff::tz::TimeZone;
@@ -26,18 +26,24 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod action;
 mod cases;
+mod context;
 mod docs;
 mod fields;
 mod keys;
+mod mcp;
 mod routes;
 mod rules;
 mod settings;
 mod trust;
 
+use action::{action_parts, merge_context, unique_name, ActionSpec, Names};
 use cases::compile_tests;
+use context::{context_entries, ContextEntry, SourceKinds};
 use docs::{parse_file, Doc, Docs, Sink};
 use fields::*;
+use mcp::{compile_mcp, McpDraft};
 use routes::{build_table, compile_routes};
 use rules::compile_rules;
 use settings::compile_bundle;
@@ -138,7 +144,11 @@ pub(in crate::bundle) fn compile(
     let mut base = compile_bundle(first, &digest, &mut sink);
     let mut trust = trust::compile_trust(first, files, base.policy.approval.clock_skew, &mut sink);
 
-    let mut routes = compile_routes(&base, &docs.route_maps, &mut sink);
+    let mut seen = Names::new();
+    let mut routes = compile_routes(&base, &docs.route_maps, &mut seen, &mut sink);
+    let (mcp_routes, mcp) =
+        compile_mcp(&base, &docs.mcp_servers, &mut seen, routes.len(), &mut sink);
+    routes.extend(mcp_routes);
     trust::apply_to_routes(&mut trust, &mut routes);
     let table = build_table(&routes, &mut sink);
     let route_names = RouteNames {
@@ -176,6 +186,15 @@ pub(in crate::bundle) fn compile(
             if trust.approvals.is_some() && trust::may_need_approval(&policy, &action) {
                 context.reads_body = true;
             }
+            let kind = match r.mcp {
+                None => RouteKind::Http,
+                Some(McpDraft::Endpoint { endpoint, .. }) => RouteKind::McpEndpoint(endpoint),
+                Some(McpDraft::Entry { endpoint }) => RouteKind::McpEntry(endpoint),
+            };
+            // An MCP endpoint's operation is in its body: it is always read.
+            if matches!(kind, RouteKind::McpEndpoint(_)) {
+                context.reads_body = true;
+            }
             Route {
                 action,
                 name: r.name,
@@ -184,6 +203,7 @@ pub(in crate::bundle) fn compile(
                 context,
                 mode: r.mode,
                 refuses_body,
+                kind,
             }
         })
         .collect();
@@ -201,6 +221,7 @@ pub(in crate::bundle) fn compile(
         policy,
         routes,
         table,
+        mcp,
         amount_field: base.amount_field.into(),
         route_metrics: Default::default(),
         trust,

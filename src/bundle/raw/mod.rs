@@ -73,11 +73,13 @@ pub struct DocMeta {
 }
 
 mod bundle;
+mod mcp;
 mod routes;
 mod rules;
 mod suite;
 
 pub use bundle::*;
+pub use mcp::*;
 pub use routes::*;
 pub use rules::*;
 pub use suite::*;

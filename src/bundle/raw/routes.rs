@@ -57,7 +57,7 @@ pub struct RouteSpec {
     pub allow_body: Option<Spanned<bool>>,
 }
 
-/// Where one context field is read: exactly one of the four keys.
+/// Where one context field is read: exactly one of the keys.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
@@ -65,6 +65,8 @@ pub struct SourceSpec {
     pub param: Option<String>,
     pub query: Option<String>,
     pub body: Option<String>,
+    /// MCP tools and prompts only: a JSON pointer into the call's `params.arguments`.
+    pub argument: Option<String>,
 }
 
 /// A context field's sources: one mapping, or a list of them (all must agree at runtime).

@@ -188,7 +188,8 @@ mod walker_props {
                         _ => Json::F64(n.as_f64().unwrap()),
                     }),
                     Some(Value::String(s)) => Some(Json::Str(s.clone().into())),
-                    Some(_) => Some(Json::Composite),
+                    Some(Value::Array(_)) => Some(Json::Array),
+                    Some(Value::Object(_)) => Some(Json::Composite),
                 };
                 prop_assert_eq!(v, want, "{} in {}", p, text);
             }

@@ -8,7 +8,8 @@
 //! map ([`context`]), and the header-only path allocating nothing ([`alloc`]).
 
 use super::context::{ContextMap, Field, Source};
-use super::read::{extract, ExtractError, Extracted, RequestView};
+use super::error::ExtractError;
+use super::read::{extract, Extracted, RequestView};
 use crate::policy::{Facts, IssueCode, IssueSet};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use jiff::Timestamp;

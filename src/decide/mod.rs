@@ -16,12 +16,16 @@ use crate::classify::router::RouteMatch;
 use crate::extract::{extract, media, ExtractError, RequestView};
 use crate::headers;
 use crate::identity::{Claim, ClientCert, TrustInput};
+use crate::mcp::Malformed;
 use crate::policy::{
     CheckRequest, Decision, Facts, IssueCode, IssueSet, Outcome, PayloadError, PreparedAction,
 };
-use crate::snapshot::{Route, Snapshot};
+use crate::snapshot::{Route, RouteKind, Snapshot};
+
+mod mcp;
 use http::{HeaderMap, HeaderName, Method};
 use jiff::Timestamp;
+pub use mcp::{enforce_input, visible_tools, McpCall};
 
 /// A classified request head: what the decision reads besides the body.
 #[derive(Clone, Copy)]
@@ -48,16 +52,23 @@ pub enum Unjudged {
     BodyNotAllowed,
     /// The route's context cannot be read from the request (400).
     Context(ExtractError),
+    /// An MCP endpoint's body is not one readable JSON-RPC message (400, JSON-RPC -32700 or
+    /// -32600).
+    McpMalformed(Malformed),
+    /// No tool, resource, prompt or allowed method of the MCP server maps the message
+    /// (DENY, `ROUTE_NOT_MAPPED`): the method, and the name it called.
+    McpUnmapped(String),
 }
 
 impl Unjudged {
     /// The one issue the refusal carries.
     pub fn issue(&self) -> IssueCode {
         match self {
-            Unjudged::NotMapped => IssueCode::RouteNotMapped,
-            Unjudged::Connection(_) | Unjudged::BodyNotAllowed | Unjudged::Context(_) => {
-                IssueCode::InvalidRequest
-            }
+            Unjudged::NotMapped | Unjudged::McpUnmapped(_) => IssueCode::RouteNotMapped,
+            Unjudged::Connection(_)
+            | Unjudged::BodyNotAllowed
+            | Unjudged::Context(_)
+            | Unjudged::McpMalformed(_) => IssueCode::InvalidRequest,
         }
     }
 }
@@ -73,6 +84,13 @@ impl std::fmt::Display for Unjudged {
                 "this method may not carry a body on this route (a route may set allow_body)",
             ),
             Unjudged::Context(e) => write!(f, "{e}"),
+            Unjudged::McpMalformed(m) => write!(f, "not one JSON-RPC message: {}", m.message()),
+            Unjudged::McpUnmapped(what) => {
+                write!(
+                    f,
+                    "the MCP server's {what} is not mapped by the policy bundle"
+                )
+            }
         }
     }
 }
@@ -96,6 +114,17 @@ pub struct Judged<'r> {
     pub details: Vec<String>,
     /// A verified approval to use once, if the request is forwarded.
     pub claim: Option<Claim>,
+}
+
+/// A judged request: the route that judged it (an MCP call: the tool's, resource's or
+/// prompt's route, or the endpoint's for what passes or is refused outright), the MCP
+/// message it carried, and the judgement.
+#[derive(Debug)]
+pub struct Judgement<'r> {
+    /// `None`: no route maps the request.
+    pub route: Option<usize>,
+    pub mcp: Option<McpCall>,
+    pub result: Result<Judged<'r>, Unjudged>,
 }
 
 /// The route for a classified request, checked for `Connection` tricks.
@@ -124,15 +153,74 @@ pub fn admit<'s, 'r>(
 }
 
 /// Evaluates an admitted request with the body the request path buffered (`None`: it
-/// streams, unread).
+/// streams, unread). A message to an MCP endpoint is first read as JSON-RPC: the route of
+/// the tool, resource or prompt it names judges it.
 pub fn judge<'r>(
     snapshot: &Snapshot,
     head: &Head<'r>,
     admitted: &Admitted<'_, 'r>,
     body: Option<&'r [u8]>,
     now: Timestamp,
+) -> Judgement<'r> {
+    let judgement = |route, mcp, result| Judgement {
+        route: Some(route),
+        mcp,
+        result,
+    };
+    let RouteKind::McpEndpoint(endpoint) = admitted.route.kind else {
+        let result = judge_route(
+            snapshot,
+            head,
+            admitted.route,
+            &admitted.params,
+            body,
+            None,
+            now,
+        );
+        return judgement(admitted.index, None, result);
+    };
+    mcp::judge_endpoint(snapshot, head, admitted, body, endpoint, now)
+}
+
+/// A message that passes without evaluation (an MCP lifecycle method, a client's response,
+/// an allowed stream): ALLOW, its actor and environment read for the record.
+fn pass<'r>(route: &Route, head: &Head<'r>) -> Result<Judged<'r>, Unjudged> {
+    let params = matchit::Params::new();
+    let view = RequestView {
+        headers: head.headers,
+        params: &params,
+        query: head.query,
+        body: None,
+    };
+    // What the record says of the caller is not a condition of passing.
+    let facts = extract(&route.context, &view)
+        .map(|x| x.facts)
+        .unwrap_or_default();
+    Ok(Judged {
+        facts: Facts {
+            issues: IssueSet::EMPTY,
+            ..facts
+        },
+        outcome: Outcome {
+            issues: IssueSet::EMPTY,
+            risk: 0,
+            environment_risk: None,
+        },
+        details: Vec::new(),
+        claim: None,
+    })
+}
+
+/// The steps for one route: the body it may carry, its context, the evidence, the action.
+fn judge_route<'r>(
+    snapshot: &Snapshot,
+    head: &Head<'r>,
+    route: &Route,
+    params: &matchit::Params<'_, 'r>,
+    body: Option<&'r [u8]>,
+    mcp: Option<(&str, &str)>,
+    now: Timestamp,
 ) -> Result<Judged<'r>, Unjudged> {
-    let route = admitted.route;
     if let Some(bytes) = body {
         if route.refuses_body && !bytes.is_empty() {
             return Err(Unjudged::BodyNotAllowed);
@@ -142,7 +230,7 @@ pub fn judge<'r>(
     }
     let view = RequestView {
         headers: head.headers,
-        params: &admitted.params,
+        params,
         query: head.query,
         body,
     };
@@ -151,7 +239,7 @@ pub fn judge<'r>(
         .facts;
     let evidence = snapshot
         .trust
-        .verify(&trust_input(head, route, body), &mut facts, now);
+        .verify(&trust_input(head, route, body, mcp), &mut facts, now);
     let outcome = authorize::evaluate(&snapshot.policy, &route.action, &facts, now);
     Ok(Judged {
         facts,
@@ -162,23 +250,25 @@ pub fn judge<'r>(
 }
 
 /// [`admit`] then [`judge`], for callers that hold the whole request (bundle tests,
-/// candidate evaluation): the matched route's index and its judgement.
+/// candidate evaluation).
 pub fn decide<'s, 'r>(
     snapshot: &'s Snapshot,
     head: &Head<'r>,
     body: Option<&'r [u8]>,
     now: Timestamp,
-) -> (Option<usize>, Result<Judged<'r>, Unjudged>)
+) -> Judgement<'r>
 where
     's: 'r,
 {
     let found = snapshot.table.find(head.method, head.path);
+    let index = found.as_ref().map(|f| f.index);
     match admit(snapshot, head, found) {
-        Err(e) => (None, Err(e)),
-        Ok(admitted) => (
-            Some(admitted.index),
-            judge(snapshot, head, &admitted, body, now),
-        ),
+        Err(e) => Judgement {
+            route: index,
+            mcp: None,
+            result: Err(e),
+        },
+        Ok(admitted) => judge(snapshot, head, &admitted, body, now),
     }
 }
 
@@ -196,24 +286,23 @@ impl Judged<'_> {
         }
     }
 
-    /// What the runtime does with this judgement on `route`.
+    /// What the runtime does with this judgement on `route`, the request's evidence read
+    /// from `input` (see [`enforce_input`]).
     pub fn enforce(
         &self,
         snapshot: &Snapshot,
-        head: &Head<'_>,
         route: &Route,
-        body: Option<&[u8]>,
+        input: &TrustInput<'_>,
         request_id: &str,
         now: Timestamp,
     ) -> Enforced {
-        let input = trust_input(head, route, body);
         Enforce {
             policy: &snapshot.policy,
             action: &route.action,
             mode: route.mode,
             identity: &snapshot.trust.identity,
             approvals: snapshot.trust.approvals.as_ref(),
-            input: &input,
+            input,
         }
         .enforce(
             &self.facts,
@@ -294,7 +383,12 @@ pub fn check(
     ))
 }
 
-fn trust_input<'a>(head: &Head<'a>, route: &'a Route, body: Option<&'a [u8]>) -> TrustInput<'a> {
+fn trust_input<'a>(
+    head: &Head<'a>,
+    route: &'a Route,
+    body: Option<&'a [u8]>,
+    mcp: Option<(&'a str, &'a str)>,
+) -> TrustInput<'a> {
     TrustInput {
         headers: head.headers,
         client_cert: head.client_cert,
@@ -303,5 +397,6 @@ fn trust_input<'a>(head: &Head<'a>, route: &'a Route, body: Option<&'a [u8]>) ->
         path: head.path,
         query: head.query,
         body,
+        mcp,
     }
 }

@@ -1,0 +1,134 @@
+//! The decision stage of the request path, as the orchestrator runs it: judge the request
+//! (`crate::decide`), use a verified approval once (a lost race re-judges it as replayed),
+//! enforce, and report each step to the trail. What comes out is only what may be
+//! forwarded; everything else is a refusal.
+
+use super::refusal::Refusal;
+use super::trail::Trail;
+use super::Gate;
+use crate::authorize::Enforced;
+use crate::body::ProxyBody;
+use crate::classify::target::TargetError;
+use crate::decide::{self, Admitted, Head, McpCall, Unjudged};
+use crate::mcp::list::{Filtered, Framing};
+use crate::policy::Verdict;
+use crate::snapshot::Snapshot;
+use http::{HeaderName, Method};
+use jiff::Timestamp;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// A request the decision lets through.
+pub(super) struct Passed {
+    /// Header names its `Connection` header listed: dropped on the way upstream.
+    pub(super) listed: Vec<HeaderName>,
+    /// ALLOW, or a shadow route's recorded verdict.
+    pub(super) verdict: Verdict,
+    /// The MCP message it carried.
+    pub(super) mcp: Option<McpCall>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn decide<'r>(
+    gate: &Gate,
+    snapshot: &Snapshot,
+    head: &Head<'r>,
+    admitted: Admitted<'_, 'r>,
+    body: Option<&'r [u8]>,
+    request_id: &str,
+    now: Timestamp,
+    trail: &mut Trail,
+) -> Result<Passed, Refusal> {
+    let started = Instant::now();
+    let judgement = decide::judge(snapshot, head, &admitted, body, now);
+    let index = judgement.route.unwrap_or(admitted.index);
+    let route = snapshot.routes.get(index).ok_or(Refusal::Internal)?;
+    if index != admitted.index {
+        // An MCP call: its tool's route judges it, and names it in the record.
+        trail.routed(index, route);
+    }
+    if let Some(call) = &judgement.mcp {
+        trail.mcp(call, snapshot);
+    }
+    let mut judged = judgement.result.map_err(|e| {
+        if matches!(e, Unjudged::Context(_)) {
+            trail.context_invalid();
+        }
+        trail.add_decision_time(started.elapsed());
+        unjudged(e, head.method)
+    })?;
+    let mcp = judgement.mcp;
+    let input = decide::enforce_input(head, route, body, mcp.as_ref());
+    let enforce = |j: &decide::Judged<'_>| j.enforce(snapshot, route, &input, request_id, now);
+    let mut enforced = enforce(&judged);
+    if let (Enforced::Forward(_), Some(claim)) = (&enforced, &judged.claim) {
+        if gate.replay.claim(&claim.jti, claim.until, now.as_second()) {
+            tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
+        } else {
+            judged.replayed(snapshot, route, now);
+            enforced = enforce(&judged);
+        }
+    }
+    trail.add_decision_time(started.elapsed());
+    trail.facts(&judged.facts);
+    trail.decided(route.mode, &judged.outcome);
+    let verdict = match enforced {
+        Enforced::Forward(verdict) => verdict,
+        Enforced::Deny(d) => return Err(Refusal::Denied(d)),
+        Enforced::Defer(d, Some(approval)) => return Err(Refusal::AwaitingApproval(d, approval)),
+        Enforced::Defer(d, None) => return Err(Refusal::Deferred(d)),
+    };
+    if verdict != Verdict::Allow {
+        tracing::warn!(
+            request_id,
+            route = %route.name,
+            verdict = verdict.as_str(),
+            issues = ?judged.outcome.issues,
+            "shadow route: verdict recorded, request forwarded"
+        );
+    }
+    Ok(Passed {
+        listed: admitted.listed,
+        verdict,
+        mcp,
+    })
+}
+
+/// A request that could not be evaluated, as the refusal it is.
+pub(super) fn unjudged(e: Unjudged, method: &Method) -> Refusal {
+    match e {
+        Unjudged::NotMapped => Refusal::RouteNotMapped,
+        Unjudged::Connection(why) => Refusal::BadTarget(TargetError::Connection(why)),
+        Unjudged::BodyNotAllowed => Refusal::BodyNotAllowed(method.clone()),
+        Unjudged::Context(e) => Refusal::BadContext(e),
+        Unjudged::McpMalformed(m) => Refusal::McpMalformed(m),
+        Unjudged::McpUnmapped(what) => Refusal::McpUnmapped(what),
+    }
+}
+
+/// Wraps a successful `tools/list` answer so the tools outside `visible` are left out;
+/// its length changes, so it is sent without one. Anything else passes as it is.
+pub(super) fn filter_listing(
+    parts: &mut http::response::Parts,
+    body: ProxyBody,
+    visible: HashSet<Box<str>>,
+) -> ProxyBody {
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let framing = if essence.eq_ignore_ascii_case("application/json") {
+        Framing::Json
+    } else if essence.eq_ignore_ascii_case("text/event-stream") {
+        Framing::EventStream
+    } else {
+        return body;
+    };
+    if !parts.status.is_success() {
+        return body;
+    }
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Filtered::wrap(body, framing, visible)
+}
