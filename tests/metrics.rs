@@ -179,9 +179,18 @@ fn every_family_has_help_and_type() {
         1e-6,
     );
     table.candidate_disagreement(Some(0), Verdict::Allow, Verdict::Deny);
+    let call = toolgate::metrics::mcp_method_label(false, Some("tools/call"));
+    table.mcp(0, "payments-mcp", "create_payout", call, Verdict::Defer);
     activate(&m, "tools", "1", "sha256:aa", 1_700_000_000);
 
     let e = parse(&m.encode()).unwrap();
+    let labels = [
+        ("server", "payments-mcp"),
+        ("method", "tools/call"),
+        ("tool", "create_payout"),
+        ("verdict", "defer"),
+    ];
+    assert_eq!(e.get("toolgate_mcp_messages_total", &labels), Some(1.0));
     let expected: HashMap<&str, &str> = [
         ("toolgate_decisions_total", "counter"),
         ("toolgate_shadow_decisions_total", "counter"),
@@ -201,6 +210,7 @@ fn every_family_has_help_and_type() {
         ("toolgate_candidate_disagreements_total", "counter"),
         ("toolgate_connection_errors_total", "counter"),
         ("toolgate_upstream_connections", "gauge"),
+        ("toolgate_mcp_messages_total", "counter"),
     ]
     .into();
     let got: HashMap<&str, &str> = e

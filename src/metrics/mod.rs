@@ -6,7 +6,10 @@
 //! Labels are bounded: `route` is a route name from the bundle (or `unmatched`), never a raw
 //! path; `verdict`, `issue` and `kind` come from closed enums.
 
+mod mcp;
 mod table;
+
+pub use mcp::{mcp_method_label, MCP_MALFORMED, MCP_METHODS};
 
 use table::RouteHandles;
 pub use table::RouteMetricsTable;
@@ -135,6 +138,7 @@ pub struct Metrics {
     last_reload_success: Gauge,
     audit_dropped: IntCounter,
     candidate_disagreements: IntCounterVec,
+    mcp_messages: IntCounterVec,
     /// Indexed by `ConnError as usize`, every reason exported from the start.
     conn_errors: Arc<[IntCounter; ConnError::ALL.len()]>,
 }
@@ -280,6 +284,14 @@ impl Metrics {
                 "Requests where the candidate bundle's verdict differs from the live one.",
                 &["route", "live", "candidate"],
             )?,
+            mcp_messages: counter_vec(
+                r,
+                "toolgate_mcp_messages_total",
+                "JSON-RPC messages to MCP endpoints, by server, method (the specification's \
+                 methods; other, response, malformed), tool (a mapped tool's name, or empty) \
+                 and the verdict sent.",
+                &["server", "method", "tool", "verdict"],
+            )?,
         })
     }
 
@@ -311,6 +323,7 @@ impl Metrics {
             shadow: Default::default(),
             issues: std::array::from_fn(|_| OnceLock::new()),
             disagreements: Default::default(),
+            mcp: std::array::from_fn(|_| Default::default()),
             families: self.clone(),
         }
     }

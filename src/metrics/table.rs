@@ -1,6 +1,6 @@
 //! The per-snapshot route table of metric handles: what the request path counts into.
 
-use super::{Metrics, UpstreamErrorKind};
+use super::{Metrics, UpstreamErrorKind, MCP_METHODS};
 use crate::policy::issue::{IssueCode, IssueSet, ISSUE_COUNT};
 use crate::policy::Verdict;
 use prometheus::{Histogram, IntCounter};
@@ -17,6 +17,8 @@ pub(super) struct RouteHandles {
     pub(super) shadow: [OnceLock<IntCounter>; 3],
     pub(super) issues: [OnceLock<IntCounter>; ISSUE_COUNT],
     pub(super) disagreements: [OnceLock<IntCounter>; 9],
+    /// `toolgate_mcp_messages_total` for messages this route judged, by method and verdict.
+    pub(super) mcp: [[OnceLock<IntCounter>; 3]; MCP_METHODS.len()],
     pub(super) families: Metrics,
 }
 
@@ -111,6 +113,26 @@ impl RouteMetricsTable {
                     &*h.name,
                     live.label(),
                     candidate.label(),
+                ])
+            })
+            .inc();
+    }
+
+    /// Counts an MCP message `route` judged (a tool's route, or the endpoint's for what it
+    /// passed or refused outright): `method` indexes [`MCP_METHODS`]; `tool` is the
+    /// mapped tool's name or empty. The labels are resolved on a route's first message.
+    pub fn mcp(&self, route: usize, server: &str, tool: &str, method: usize, verdict: Verdict) {
+        let h = self.route(Some(route));
+        let Some(slot) = h.mcp.get(method) else {
+            return;
+        };
+        slot[verdict_index(verdict)]
+            .get_or_init(|| {
+                h.families.mcp_messages.with_label_values(&[
+                    server,
+                    MCP_METHODS[method],
+                    tool,
+                    verdict.label(),
                 ])
             })
             .inc();

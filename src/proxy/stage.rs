@@ -12,7 +12,7 @@ use crate::classify::target::TargetError;
 use crate::decide::{self, Admitted, Head, McpCall, Unjudged};
 use crate::mcp::list::{Filtered, Framing};
 use crate::policy::Verdict;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{RouteKind, Snapshot};
 use http::{HeaderName, Method};
 use jiff::Timestamp;
 use std::collections::HashSet;
@@ -49,6 +49,10 @@ pub(super) fn decide<'r>(
     }
     if let Some(call) = &judgement.mcp {
         trail.mcp(call, snapshot);
+    } else if let (RouteKind::McpEndpoint(n), Err(Unjudged::McpMalformed(_))) =
+        (admitted.route.kind, &judgement.result)
+    {
+        trail.mcp_malformed(n, snapshot);
     }
     let mut judged = judgement.result.map_err(|e| {
         if matches!(e, Unjudged::Context(_)) {

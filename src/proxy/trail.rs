@@ -18,7 +18,10 @@ use crate::body::{BoxError, ProxyBody};
 use crate::candidate::{self, CandidateInput};
 use crate::decide::McpCall;
 use crate::identity::ClientCert;
-use crate::metrics::{InFlight, RouteMetricsTable, UpstreamErrorKind};
+use crate::mcp::Kind;
+use crate::metrics::{
+    mcp_method_label, InFlight, RouteMetricsTable, UpstreamErrorKind, MCP_MALFORMED,
+};
 use crate::ops::Ops;
 use crate::policy::{Facts, IssueSet, Outcome, Verdict};
 use crate::snapshot::{Mode, Route, Snapshot};
@@ -69,7 +72,17 @@ pub(super) struct Trail {
     candidate: Option<CandidateInput>,
     /// The MCP message being answered, for a refusal in its shape.
     rpc: Option<Rpc>,
+    /// Its labels in `toolgate_mcp_messages_total`.
+    mcp: Option<McpLabels>,
     _in_flight: InFlight,
+}
+
+/// What `toolgate_mcp_messages_total` counts an MCP message under (bounded: a tool is
+/// named only when the bundle maps it, a method only when the specification does).
+struct McpLabels {
+    server: Arc<str>,
+    tool: Option<Arc<str>>,
+    method: usize,
 }
 
 impl Trail {
@@ -111,6 +124,7 @@ impl Trail {
             settled: false,
             candidate: None,
             rpc: None,
+            mcp: None,
             _in_flight: ops.metrics.in_flight(),
         }
     }
@@ -199,9 +213,36 @@ impl Trail {
             id: call.id.clone(),
             style,
         });
+        if let Some(server) = snapshot.mcp.get(call.endpoint) {
+            let method = call.method.as_deref();
+            let tool = match (method, call.name.as_deref()) {
+                (Some("tools/call"), Some(name)) => server
+                    .tools
+                    .get(name)
+                    .and_then(|&i| snapshot.routes.get(i))
+                    .map(|r| r.name.clone()),
+                _ => None,
+            };
+            self.mcp = Some(McpLabels {
+                server: server.name.clone(),
+                tool,
+                method: mcp_method_label(call.kind == Kind::Response, method),
+            });
+        }
         let rec = self.rec();
         rec.mcp_method = call.method.as_deref().map(Arc::from);
         rec.mcp_tool = call.name.as_deref().map(Arc::from);
+    }
+
+    /// The body sent to MCP endpoint `endpoint` is not one readable JSON-RPC message.
+    pub(super) fn mcp_malformed(&mut self, endpoint: usize, snapshot: &Snapshot) {
+        if let Some(server) = snapshot.mcp.get(endpoint) {
+            self.mcp = Some(McpLabels {
+                server: server.name.clone(),
+                tool: None,
+                method: MCP_MALFORMED,
+            });
+        }
     }
 
     /// How a refusal of this request is shaped, when it is an MCP message.
@@ -247,6 +288,10 @@ impl Trail {
         let secs = self.decision_time.as_secs_f64();
         self.table
             .decided(self.route_index(), verdict, shadow, issues, secs);
+        if let (Some(m), Some(route)) = (&self.mcp, self.route_index()) {
+            let tool = m.tool.as_deref().unwrap_or_default();
+            self.table.mcp(route, &m.server, tool, m.method, verdict);
+        }
     }
 
     /// Handing the request to the upstream client.
