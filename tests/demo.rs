@@ -163,6 +163,47 @@ fn demo_once_replays_every_seed_scenario_with_the_expected_outcome() {
     }
     // A DENY is final: it asks nothing.
     assert!(!stdout.contains("blocked production delete asks:"));
+    mcp_agent_went_as_expected(&stdout);
+}
+
+/// The MCP part: an rmcp client through the `policies/mcp` sidecar, as (call, verdict,
+/// JSON-RPC code, what the MCP server saw).
+const MCP_EXPECTED: &[(&str, &str, &str, &str)] = &[
+    ("tools/list", "ALLOW", "-", "the call"),
+    ("get_balance", "ALLOW", "-", "the call"),
+    ("create_payout", "DEFER", "-31409", "nothing"),
+    ("delete_customer", "DENY", "-31403", "nothing"),
+    ("export_customers", "DENY", "-31403", "nothing"),
+];
+
+fn mcp_agent_went_as_expected(stdout: &str) {
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("MCP CALL"))
+        .skip(1)
+        .collect();
+    for &(call, verdict, code, saw) in MCP_EXPECTED {
+        let line = table
+            .iter()
+            .find(|l| l.starts_with(&format!("{call} ")))
+            .unwrap_or_else(|| panic!("no MCP row {call:?} in:\n{stdout}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((cells[1], cells[2]), (verdict, code), "{call}: {line}");
+        assert!(line.contains(&format!(" {saw} ")), "{call}: {line}");
+        if code != "-" {
+            assert!(cells[3].starts_with("tg-"), "{call}: request id in {line}");
+        }
+    }
+    // The caller sees only what it may call: the denied and the unmapped tool are hidden.
+    let list = table.iter().find(|l| l.starts_with("tools/list ")).unwrap();
+    assert!(
+        list.ends_with("sees create_payout, get_balance (the server has 4)"),
+        "{list}"
+    );
+    // The DEFER's questions, decoded from the JSON-RPC error's data, are printed under it.
+    let after = stdout.split("create_payout      DEFER").nth(1).unwrap();
+    assert!(after.contains("? Who approved this payout?"), "{stdout}");
+    assert!(stdout.contains("ROUTE_NOT_MAPPED"), "{stdout}");
 }
 
 #[test]

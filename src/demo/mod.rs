@@ -13,6 +13,8 @@
 
 mod replay;
 use replay::{replay, unexpected};
+pub mod mcp;
+pub mod mcp_drive;
 pub mod scenarios;
 mod table;
 pub mod upstream;
@@ -51,6 +53,14 @@ pub struct Args {
     /// The signed sidecar's bundle; its `example-private-keys/` mint the loop's tokens.
     #[arg(long, value_name = "DIR", default_value = "policies/tools-signed")]
     pub signed_policies: PathBuf,
+    /// The MCP sidecar's address (`policies/mcp` in front of the demo's payments MCP
+    /// server). Default: the proxy's port + 2 (ephemeral if the proxy's is); busy port: as
+    /// for --listen.
+    #[arg(long, value_name = "ADDR")]
+    pub mcp_listen: Option<SocketAddr>,
+    /// The MCP sidecar's bundle.
+    #[arg(long, value_name = "DIR", default_value = "policies/mcp")]
+    pub mcp_policies: PathBuf,
     /// Replay the scenarios, print the table and exit instead of serving until Ctrl-C.
     #[arg(long)]
     pub once: bool,
@@ -109,20 +119,33 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         proxy: bind(args.listen, "proxy").await?,
         admin: bind(args.admin_listen, "admin listener").await?,
     };
-    let plain = Gate::start(args, listeners, &mock, None).await?;
-    let signed_addr = args.signed_listen.unwrap_or_else(|| {
+    let plain = Gate::start(args, listeners, &mock.url(), None).await?;
+    let next = |n: u16| {
         let port = match args.listen.port() {
             0 => 0,
-            p => p.checked_add(1).unwrap_or(0),
+            p => p.checked_add(n).unwrap_or(0),
         };
         SocketAddr::new(args.listen.ip(), port)
-    });
+    };
+    let signed_addr = args.signed_listen.unwrap_or_else(|| next(1));
     let signed_admin = SocketAddr::new(args.admin_listen.ip(), 0);
     let listeners = Listeners {
         proxy: bind(signed_addr, "signed proxy").await?,
         admin: bind(signed_admin, "signed admin listener").await?,
     };
-    let signed = Gate::start(args, listeners, &mock, Some(&args.signed_policies)).await?;
+    let signed = Gate::start(args, listeners, &mock.url(), Some(&args.signed_policies)).await?;
+    let payments =
+        mcp::PaymentsServer::start(bind(SocketAddr::new(args.listen.ip(), 0), "MCP server").await?)
+            .context("payments MCP server")?;
+    let listeners = Listeners {
+        proxy: bind(args.mcp_listen.unwrap_or_else(|| next(2)), "MCP proxy").await?,
+        admin: bind(
+            SocketAddr::new(args.admin_listen.ip(), 0),
+            "MCP admin listener",
+        )
+        .await?,
+    };
+    let mcp = Gate::start(args, listeners, &payments.url(), Some(&args.mcp_policies)).await?;
     let keys = args.signed_policies.join("example-private-keys");
 
     println!(
@@ -151,6 +174,12 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         "  tool API (mock)          {}  (the upstream of both)",
         mock.url()
     );
+    println!(
+        "  MCP proxy (toolgate)     {}/mcp  ({}, in front of the payments MCP server at {}/mcp)",
+        mcp.base,
+        mcp.meta.policy_version,
+        payments.url()
+    );
     println!();
 
     let all = scenarios::scenarios();
@@ -177,6 +206,24 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         }
     }
 
+    let agent: Vec<String> = mcp_drive::AGENT_HEADERS
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    println!(
+        "\nMCP: an rmcp client ({}) through {}/mcp\n",
+        agent.join(", "),
+        mcp.base
+    );
+    let steps = mcp_drive::drive(&mcp.base, &payments).await?;
+    print!("{}", mcp_drive::render(&steps));
+    for s in &steps {
+        if let Some(why) = &s.unexpected {
+            println!("UNEXPECTED: MCP {}: {why}", s.call);
+            ok = false;
+        }
+    }
+
     if !args.once {
         // tokio installs signal handlers when the signal future is first polled: poll it
         // once before saying "Press Ctrl-C", or an early Ctrl-C kills the process instead.
@@ -196,6 +243,15 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
              # and toolgate approve.\n",
             signed.base
         );
+        println!(
+            "# MCP: a tools/call toolgate defers (HTTP 200, a JSON-RPC error whose data is the\n\
+             # decision); an rmcp client decodes it as the table above shows.\n\
+             curl -sS {}/mcp -H 'content-type: application/json' \\\n  \
+             -H 'accept: application/json, text/event-stream' \\\n  \
+             -H 'x-actor-role: finance_operator' -H 'x-environment: production' \\\n  \
+             -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"create_payout\",\"arguments\":{{\"account\":\"acc-9\",\"amount\":2500,\"currency\":\"EUR\"}}}}}}'\n",
+            mcp.base
+        );
         println!("Listening. Press Ctrl-C to stop.");
         if !stopped {
             shutdown.await;
@@ -204,11 +260,12 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
     }
     plain.stop().await?;
     signed.stop().await?;
+    mcp.stop().await?;
     Ok(ok)
 }
 
-/// One sidecar of the demo: the shipped config, listening where the demo bound it, the
-/// mock as its upstream, and optionally another bundle.
+/// One sidecar of the demo: the shipped config, listening where the demo bound it, in
+/// front of `upstream`, and optionally another bundle.
 struct Gate {
     base: String,
     /// The admin listener's base URL.
@@ -225,7 +282,7 @@ impl Gate {
     async fn start(
         args: &Args,
         listeners: Listeners,
-        mock: &MockToolApi,
+        upstream: &str,
         policies: Option<&Path>,
     ) -> Result<Gate, DemoError> {
         let addr = listeners.proxy.local_addr().context("proxy address")?;
@@ -233,7 +290,7 @@ impl Gate {
         let overrides = Overrides {
             listen: Some(addr),
             admin_listen: Some(admin),
-            upstream: Some(mock.url()),
+            upstream: Some(upstream.to_owned()),
             policies: policies.map(Path::to_path_buf),
         };
         let mut cfg = Config::load(&args.config, overrides).map_err(|e| {
