@@ -29,14 +29,18 @@ pub struct ApprovalRequest {
 }
 
 impl ApprovalRequest {
-    /// Reads an `approval_request` object, or a whole 409 body that holds one.
+    /// Reads an `approval_request` object, a whole 409 body that holds one, or the JSON-RPC
+    /// error an MCP client got (the decision is its `error.data`).
     pub fn from_json(bytes: &[u8]) -> Result<ApprovalRequest, String> {
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-        let inner = value.get("approval_request").unwrap_or(&value);
+        let inner = value
+            .get("approval_request")
+            .or_else(|| value.pointer("/error/data/approval_request"))
+            .unwrap_or(&value);
         if inner.get("binding").is_none() {
             return Err(
-                "no approval_request: expected an object with \"binding\", or a 409 body holding \"approval_request\""
+                "no approval_request: expected an object with \"binding\", a 409 body holding \"approval_request\", or a JSON-RPC error whose data holds one"
                     .into(),
             );
         }
@@ -90,7 +94,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_a_request_or_a_whole_deferred_body() {
+    fn reads_a_request_a_whole_deferred_body_or_a_json_rpc_error() {
         let b = Binding {
             route: "r".into(),
             method: "POST".into(),
@@ -110,6 +114,9 @@ mod tests {
         let body = serde_json::json!({"verdict": "DEFER", "approval_request": req});
         let whole = serde_json::to_vec(&body).unwrap();
         assert_eq!(ApprovalRequest::from_json(&whole).unwrap(), req);
+        let rpc = serde_json::json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -31409, "message": "DEFER", "data": body}});
+        let rpc = serde_json::to_vec(&rpc).unwrap();
+        assert_eq!(ApprovalRequest::from_json(&rpc).unwrap(), req);
         assert!(ApprovalRequest::from_json(br#"{"verdict":"DEFER"}"#).is_err());
         assert_eq!(
             body_sha256(b""),
