@@ -265,6 +265,7 @@ const README_ADDRESSES: &[(&str, &str)] = &[
     ("127.0.0.1:8000", "proxy"),
     ("127.0.0.1:8080", "tool API"),
     ("127.0.0.1:9901", "admin"),
+    ("127.0.0.1:8002", "MCP proxy"),
 ];
 
 #[test]
@@ -573,6 +574,7 @@ fn metrics_table_lists_every_family_with_its_type() {
     t.decided(Some(0), Verdict::Deny, false, IssueSet::EMPTY, 1e-6);
     t.candidate_disagreement(Some(0), Verdict::Allow, Verdict::Deny);
     t.upstream_error(Some(0), UpstreamErrorKind::Reset);
+    t.mcp(0, "s", "r", 0, Verdict::Allow);
     m.bundle_activated("b", "1", "sha256:0", jiff::Timestamp::UNIX_EPOCH);
     let exported: std::collections::BTreeSet<(String, String)> = m
         .encode()
@@ -710,5 +712,119 @@ fn the_crate_map_lists_every_module() {
     assert_eq!(
         declared, mapped,
         "src/lib.rs's Layout table and its modules differ"
+    );
+}
+
+/// The ```lang block that follows `heading`.
+fn block_after<'a>(text: &'a str, heading: &str, lang: &str) -> &'a str {
+    let section = &text[text
+        .find(heading)
+        .unwrap_or_else(|| panic!("README lacks {heading:?}"))..];
+    let open = format!("```{lang}\n");
+    let start = section
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {lang} block after {heading}"))
+        + open.len();
+    let len = section[start..].find("```").unwrap();
+    &section[start..start + len]
+}
+
+#[test]
+fn the_mcp_server_example_is_a_valid_bundle_document() {
+    let text = readme();
+    let example = block_after(&text, "### `McpServer`", "yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("policies/mcp/bundle.yaml"),
+        dir.path().join("bundle.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("server.yaml"), example).unwrap();
+    let snapshot = toolgate::bundle::load(dir.path(), jiff::Timestamp::now())
+        .unwrap_or_else(|e| panic!("the README's McpServer example: {e:#}"));
+    let server = &snapshot.mcp[0];
+    assert_eq!(&*server.path, "/mcp");
+    assert_eq!(server.tools.len(), 1);
+    assert_eq!(server.resources.len(), 1);
+    assert_eq!(server.prompts.len(), 1);
+}
+
+#[test]
+fn the_mcp_method_table_is_the_lifecycle_the_code_passes() {
+    let rows = table_after(&readme(), "These methods pass for any caller");
+    let documented: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(documented, toolgate::mcp::endpoint::LIFECYCLE);
+}
+
+#[test]
+fn the_mcp_refusal_codes_and_example_are_the_code_s() {
+    use toolgate::mcp::reply;
+    let text = readme();
+    let rows = table_after(&text, "### Refusals an MCP client decodes");
+    let codes: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    let deny = reply::DENY.to_string();
+    let defer = reply::DEFER.to_string();
+    let upstream = reply::UPSTREAM.to_string();
+    assert_eq!(
+        codes,
+        [
+            ("DENY", deny.as_str()),
+            ("DEFER", defer.as_str()),
+            (
+                "ALLOW, but the MCP server gave no answer",
+                upstream.as_str()
+            ),
+        ]
+    );
+    // The example answer is what toolgate decides for that call: the same decision fields.
+    let example: serde_json::Value = serde_json::from_str(block_after(
+        &text,
+        "### Refusals an MCP client decodes",
+        "json",
+    ))
+    .expect("the example is JSON");
+    assert_eq!(example["error"]["code"], reply::DEFER);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (snapshot, _) =
+        toolgate::bundle::load_with_tests(&root.join("policies/mcp"), jiff::Timestamp::now())
+            .unwrap();
+    let curl = block_after(&text, "### Refusals an MCP client decodes", "sh");
+    let body = curl
+        .split("-d '")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches('\'');
+    let req = toolgate::bundle::TestRequest {
+        method: http::Method::POST,
+        path: "/mcp".into(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-actor-role".into(), "finance_operator".into()),
+            ("x-environment".into(), "production".into()),
+        ],
+        body: Some(bytes::Bytes::from(body.to_owned())),
+        client_cert: None,
+    };
+    let decision = toolgate::bundle::decide_request(&snapshot, &req, jiff::Timestamp::now());
+    let real = serde_json::to_value(&decision).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&example["error"]["data"]),
+        keys(&real),
+        "the example's data fields"
+    );
+    assert_eq!(example["error"]["data"]["issues"], real["issues"]);
+    assert_eq!(
+        example["error"]["data"]["defer_questions"],
+        real["defer_questions"]
     );
 }

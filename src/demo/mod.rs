@@ -175,7 +175,7 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         mock.url()
     );
     println!(
-        "  MCP proxy (toolgate)     {}/mcp  ({}, in front of the payments MCP server at {}/mcp)",
+        "  MCP proxy (toolgate)     {}  ({} at /mcp, in front of the payments MCP server at {}/mcp)",
         mcp.base,
         mcp.meta.policy_version,
         payments.url()
