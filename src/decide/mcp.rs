@@ -4,8 +4,9 @@
 
 use super::{judge_route, pass, trust_input, Admitted, Head, Judgement, Unjudged};
 use crate::extract::media;
+use crate::extract::ExtractError;
 use crate::identity::TrustInput;
-use crate::mcp::{message, Kind, Target};
+use crate::mcp::{message, Kind, Malformed, Target};
 use crate::policy::Verdict;
 use crate::snapshot::{Route, Snapshot};
 use http::Method;
@@ -84,9 +85,22 @@ pub(super) fn judge_endpoint<'r>(
                 body,
                 Some(named),
                 now,
-            );
+            )
+            .map_err(ambiguous_arguments);
             judgement(index, Some(call.clone()), result)
         }
+    }
+}
+
+/// An argument the tool's route reads that a lenient server could read another way (a
+/// repeated key, or one differing only by case, padding or a NUL) makes the message
+/// malformed, as the same fault in the envelope does: 400, not a policy refusal.
+fn ambiguous_arguments(e: Unjudged) -> Unjudged {
+    match e {
+        Unjudged::Context(
+            e @ (ExtractError::BodyDuplicateKey { .. } | ExtractError::BodyAmbiguousKey { .. }),
+        ) => Unjudged::McpMalformed(Malformed::Invalid(format!("params.arguments: {e}"))),
+        other => other,
     }
 }
 
