@@ -379,13 +379,13 @@ fn shell_examples_run() {
             (None, ["curl", ..]) => {} // run against the demo, above
             // Load tests and benchmarks are run by hand (they need wrk, nginx, two idle
             // cores, minutes); here their scripts and targets must exist and parse.
-            (None, ["bash", "benches/load.sh", ..]) => {
+            (None, ["bash", script @ ("benches/load.sh" | "benches/h2load.sh"), ..]) => {
                 let ok = std::process::Command::new("bash")
-                    .args(["-n", "benches/load.sh"])
+                    .args(["-n", script])
                     .current_dir(&root)
                     .status()
                     .is_ok_and(|s| s.success());
-                assert!(ok, "benches/load.sh does not parse");
+                assert!(ok, "{script} does not parse");
             }
             (None, ["cargo", "bench", "--bench", name, ..]) => {
                 assert!(root.join(format!("benches/{name}.rs")).is_file(), "{name}")
