@@ -2,9 +2,13 @@
 # Side-by-side load test: the same tiny upstream reached directly, through nginx as a plain
 # reverse proxy, through nginx + auth_request (the external-authorization pattern), and
 # through toolgate deciding every request against the example bundle (an ALLOW route that
-# reads headers, and one that reads a JSON body). Prints requests/s, p50 and p99 (medians of
-# interleaved repeats), the ratios toolgate/nginx and toolgate/auth_request, a fixed-rate
-# run's added latency, a reload under load, and toolgate's RSS.
+# reads headers, and one that reads a JSON body), and through a second toolgate deciding
+# MCP `tools/call` messages POSTed to /mcp against policies/mcp (get_balance ALLOW,
+# create_payout with a 1 KiB arguments object and approval headers ALLOW, delete_customer
+# as a finance operator refused: HTTP 200 + JSON-RPC error, never forwarded). Prints
+# requests/s, p50 and p99 (medians of interleaved repeats), the ratios toolgate/nginx,
+# toolgate/auth_request and MCP/REST, a fixed-rate run's added latency, a reload under
+# load, and toolgate's RSS.
 #
 #   bash benches/load.sh                 # 3 interleaved repeats of 10 s, fixed rate, reload
 #   bash benches/load.sh --quick         # 1 repeat of 5 s, shorter fixed-rate runs, no soak
@@ -14,8 +18,10 @@
 # Options: --repeat N, --duration S, --connections C, --rate R (fixed-rate req/s), --soak S.
 # Pinning: the load generator on CPU 0, every server (upstream, nginx, toolgate) on CPU 1
 # (override with LOAD_CPU / SERVER_CPU). Traffic goes to 127.0.0.1 only; every run is bounded.
-# Needs wrk and nginx (with auth_request): installed with apt-get when missing. Never run
-# by CI.
+# The MCP payout's approval (x-approved-at) is stamped once, a minute before the runs: a
+# run past the bundle's 1h max_age would DEFER it, which the report flags as a WARNING.
+# Needs wrk, nginx (with auth_request) and curl: installed with apt-get when missing.
+# Never run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,7 +36,7 @@ while [ $# -gt 0 ]; do
     --rate) RATE=$2; shift ;;
     --soak) SOAK=$2; shift ;;
     --profile) PROFILE=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +49,7 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v taskset >/dev/null || need+=(util-linux)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq
@@ -60,6 +67,7 @@ BIN=$ROOT/target/release
 
 # --- servers -----------------------------------------------------------------------------
 UP_PORT=18080 NGINX_PORT=18081 AUTHREQ_PORT=18082 TG_PORT=18000 TG_ADMIN=18901
+TG_MCP_PORT=18002 TG_MCP_ADMIN=18902
 TMP=$(mktemp -d /tmp/toolgate-load.XXXXXX)
 PIDS=()
 cleanup() {
@@ -154,10 +162,33 @@ taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate.yaml" >/d
 TG_PID=$!
 PIDS+=($TG_PID)
 
+# A second toolgate, the same defaults, in front of the same upstream with the MCP example
+# bundle (an McpServer at /mcp): the upstream answers every forwarded message at once, so
+# this measures the JSON-RPC read, the decision and the forward. Its bundle copy and its
+# audit trail are in dirs of their own (not beside the REST bundle the reload test edits).
+mkdir -p "$TMP/mcp/policies" "$TMP/mcp/audit"
+cp -r "$ROOT/policies/mcp" "$TMP/mcp/policies/bundle"
+cat >"$TMP/toolgate-mcp.yaml" <<EOF
+apiVersion: toolgate.dev/v1alpha1
+kind: Config
+listen: 127.0.0.1:$TG_MCP_PORT
+admin_listen: 127.0.0.1:$TG_MCP_ADMIN
+upstream:
+  url: http://127.0.0.1:$UP_PORT
+policies: $TMP/mcp/policies/bundle
+audit:
+  sink: file
+  path: $TMP/mcp/audit/audit.jsonl
+EOF
+taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate-mcp.yaml" >/dev/null 2>"$TMP/toolgate-mcp.log" &
+TG_MCP_PID=$!
+PIDS+=($TG_MCP_PID)
+
 wait_port $UP_PORT
 wait_port $NGINX_PORT
 wait_port $AUTHREQ_PORT
 wait_port $TG_PORT
+wait_port $TG_MCP_PORT
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # CPU time (user + system, in clock ticks) of a process and its children processes.
 ticks() {
@@ -170,6 +201,7 @@ ticks() {
 }
 HZ=$(getconf CLK_TCK)
 RSS_START=$(rss $TG_PID)
+MCP_RSS_START=$(rss $TG_MCP_PID)
 
 # --- requests ----------------------------------------------------------------------------
 # Header-only ALLOW: read a payout as a finance operator.
@@ -193,6 +225,46 @@ wrk.headers["content-type"] = "application/json"
 wrk.body = '$JSON_BODY'
 EOF
 
+# MCP tools/call messages POSTed to /mcp (policies/mcp). The approval must be at most 1h
+# old by the wall clock (bundle approval.max_age): stamped a minute before the run starts.
+APPROVED_AT=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)
+MCP_HEADERS=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream'
+  -H 'x-actor: agent-7' -H 'x-actor-role: finance_operator' -H 'x-environment: production')
+MCP_APPROVAL=('x-approval-status: approved' 'x-approved-by: alice@example.com'
+  "x-approved-at: $APPROVED_AT")
+tools_call() {
+  printf '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"%s","arguments":%s}}' "$1" "$2"
+}
+# A create_payout arguments object of exactly 1024 bytes: the fields the tool takes (the
+# bundle reads amount), metadata, and a memo padded to the size.
+KIB_ARGS_HEAD='{"account":"acc-1","amount":250,"currency":"EUR","metadata":{"invoice":"INV-2026-000123","customer":"cus_7781","tags":["q1","eu","priority"],"lines":[{"sku":"A-1","qty":3},{"sku":"B-22","qty":1},{"sku":"C-333","qty":12}]},"memo":"'
+KIB_ARGS_TAIL='"}'
+KIB_PAD=$((1024 - ${#KIB_ARGS_HEAD} - ${#KIB_ARGS_TAIL}))
+KIB_ARGS="$KIB_ARGS_HEAD$(printf '%*s' "$KIB_PAD" '' | tr ' ' 'm')$KIB_ARGS_TAIL"
+[ ${#KIB_ARGS} = 1024 ] || { echo "the 1 KiB arguments object is ${#KIB_ARGS} bytes" >&2; exit 1; }
+MCP_BALANCE_BODY=$(tools_call get_balance '{"account":"acc-1"}')
+MCP_PAYOUT_BODY=$(tools_call create_payout "$KIB_ARGS")
+MCP_REFUSED_BODY=$(tools_call delete_customer '{"customer_id":"cus-9"}')
+# One wrk script per message: its name, its body, then extra "name: value" headers.
+mcp_lua() {
+  local name=$1 body=$2 h
+  shift 2
+  {
+    echo 'wrk.method = "POST"'
+    echo 'wrk.path = "/mcp"'
+    echo 'wrk.headers["content-type"] = "application/json"'
+    echo 'wrk.headers["accept"] = "application/json, text/event-stream"'
+    echo 'wrk.headers["x-actor"] = "agent-7"'
+    echo 'wrk.headers["x-actor-role"] = "finance_operator"'
+    echo 'wrk.headers["x-environment"] = "production"'
+    for h in "$@"; do echo "wrk.headers[\"${h%%: *}\"] = \"${h#*: }\""; done
+    echo "wrk.body = '$body'"
+  } >"$TMP/$name.lua"
+}
+mcp_lua mcp_balance "$MCP_BALANCE_BODY"
+mcp_lua mcp_payout "$MCP_PAYOUT_BODY" "${MCP_APPROVAL[@]}"
+mcp_lua mcp_refused "$MCP_REFUSED_BODY" "${MCP_APPROVAL[@]}"
+
 # Check every target answers 200 to its request before measuring.
 check() {
   local port=$1 kind=$2 code
@@ -207,19 +279,48 @@ check() {
   fi
   [ "$code" = 200 ] || { echo "127.0.0.1:$port ($kind) answered $code, not 200" >&2; exit 1; }
 }
-if command -v curl >/dev/null; then
-  check $UP_PORT headers; check $NGINX_PORT headers; check $AUTHREQ_PORT headers
-  check $TG_PORT headers; check $TG_PORT json
-fi
+check $UP_PORT headers; check $NGINX_PORT headers; check $AUTHREQ_PORT headers
+check $TG_PORT headers; check $TG_PORT json
+# The MCP sidecar's verdict for each message, once: the two calls must be ALLOW (forwarded,
+# the upstream's 200) and the refused one DENY (HTTP 200 + JSON-RPC error -31403).
+check_mcp() {
+  local kind=$1 want=$2 body=$3 out code verdict h extra=()
+  shift 3
+  for h in "$@"; do extra+=(-H "$h"); done
+  out=$(curl -s -D - -o "$TMP/check-$kind.body" "http://127.0.0.1:$TG_MCP_PORT/mcp" \
+    "${MCP_HEADERS[@]}" "${extra[@]}" --data-binary "$body") || true
+  code=$(awk 'NR == 1 {print $2}' <<<"$out")
+  verdict=$(awk -F': *' 'tolower($1) == "x-toolgate-verdict" {gsub("\r", "", $2); print $2}' <<<"$out")
+  if [ "$code" != 200 ] || [ "$verdict" != "$want" ]; then
+    echo "MCP $kind: toolgate (policies/mcp) answered HTTP ${code:-none}, x-toolgate-verdict ${verdict:-none}; expected 200 and $want" >&2
+    head -c 600 "$TMP/check-$kind.body" >&2
+    echo >&2
+    exit 1
+  fi
+  if [ "$want" = DENY ] && ! grep -q '"code": *-31403' "$TMP/check-$kind.body"; then
+    echo "MCP $kind: the refusal is not a JSON-RPC error -31403:" >&2
+    head -c 600 "$TMP/check-$kind.body" >&2
+    echo >&2
+    exit 1
+  fi
+}
+check_mcp balance ALLOW "$MCP_BALANCE_BODY"
+check_mcp payout ALLOW "$MCP_PAYOUT_BODY" "${MCP_APPROVAL[@]}"
+check_mcp refused DENY "$MCP_REFUSED_BODY" "${MCP_APPROVAL[@]}"
 
-TARGETS=(direct nginx auth_request toolgate_headers toolgate_json)
+TARGETS=(direct nginx auth_request toolgate_headers toolgate_json
+  mcp_balance mcp_payout mcp_refused)
+MCP_TARGETS=(mcp_balance mcp_payout mcp_refused)
 declare -A PORT=([direct]=$UP_PORT [nginx]=$NGINX_PORT [auth_request]=$AUTHREQ_PORT
-  [toolgate_headers]=$TG_PORT [toolgate_json]=$TG_PORT)
+  [toolgate_headers]=$TG_PORT [toolgate_json]=$TG_PORT
+  [mcp_balance]=$TG_MCP_PORT [mcp_payout]=$TG_MCP_PORT [mcp_refused]=$TG_MCP_PORT)
 declare -A SCRIPT=([direct]=headers [nginx]=headers [auth_request]=headers
-  [toolgate_headers]=headers [toolgate_json]=json)
+  [toolgate_headers]=headers [toolgate_json]=json
+  [mcp_balance]=mcp_balance [mcp_payout]=mcp_payout [mcp_refused]=mcp_refused)
 # The proxy process whose CPU time a target costs (direct: none).
 declare -A PROXY=([direct]="" [nginx]=$NGINX_PID [auth_request]=$NGINX_PID
-  [toolgate_headers]=$TG_PID [toolgate_json]=$TG_PID)
+  [toolgate_headers]=$TG_PID [toolgate_json]=$TG_PID
+  [mcp_balance]=$TG_MCP_PID [mcp_payout]=$TG_MCP_PID [mcp_refused]=$TG_MCP_PID)
 
 # wrk's latency in ms ("812.00us", "1.20ms", "1.01s").
 to_ms() {
@@ -267,10 +368,15 @@ for r in $(seq 1 "$REPEAT"); do
     printf '  run %d %-18s %s\n' "$r" "$t" "$res"
   done
 done
-for p in $UP_PID $NGINX_PID $TG_PID; do
-  kill -0 "$p" 2>/dev/null || { echo "server process $p died during the run" >&2; cat "$TMP/toolgate.log" >&2; exit 1; }
+for p in $UP_PID $NGINX_PID $TG_PID $TG_MCP_PID; do
+  kill -0 "$p" 2>/dev/null || {
+    echo "server process $p died during the run" >&2
+    cat "$TMP/toolgate.log" "$TMP/toolgate-mcp.log" >&2
+    exit 1
+  }
 done
 RSS_AFTER=$(rss $TG_PID)
+MCP_RSS_AFTER=$(rss $TG_MCP_PID)
 
 declare -A RPS P50 P99 BAD PCPU UCPU
 for t in "${TARGETS[@]}"; do
@@ -280,6 +386,33 @@ for t in "${TARGETS[@]}"; do
   P50[$t]=$(awk 'NF {print $2}' <<<"${RESULTS[$t]}" | median)
   P99[$t]=$(awk 'NF {print $3}' <<<"${RESULTS[$t]}" | median)
   BAD[$t]=$(awk 'NF {s += $4 + $5} END {print s + 0}' <<<"${RESULTS[$t]}")
+done
+
+# What the MCP sidecar decided and forwarded over the run, from its admin /metrics: a call
+# measured as ALLOW must have been nothing else (an approval past max_age would DEFER, and
+# a JSON-RPC refusal is still HTTP 200 to wrk), and the refused call never forwarded.
+MCP_METRICS=$(curl -s "http://127.0.0.1:$TG_MCP_ADMIN/metrics")
+# The sum of a metric's series whose labels include every `name="value"` given.
+metric() {
+  local name=$1
+  shift
+  awk -v n="$name{" -v labels="$*" 'index($0, n) == 1 {
+      k = split(labels, want, " "); ok = 1
+      for (i = 1; i <= k; i++) if (!index($0, want[i])) ok = 0
+      if (ok) s += $NF
+    } END { printf "%d", s }' <<<"$MCP_METRICS"
+}
+MCP_COUNTS="" MCP_WARN=()
+for tv in get_balance:allow create_payout:allow delete_customer:deny; do
+  tool=${tv%%:*} want=${tv#*:}
+  for v in allow defer deny; do
+    n=$(metric toolgate_mcp_messages_total "tool=\"$tool\"" "verdict=\"$v\"")
+    [ "$v" = "$want" ] && MCP_COUNTS+=" $tool $v $n,"
+    [ "$v" = "$want" ] || [ "$n" = 0 ] || MCP_WARN+=("WARNING: MCP $tool was $v $n times (expected only $want)")
+  done
+  fwd=$(metric toolgate_upstream_duration_seconds_count "route=\"$tool\"")
+  MCP_COUNTS+=" forwarded $fwd;"
+  [ "$want" = allow ] || [ "$fwd" = 0 ] || MCP_WARN+=("WARNING: MCP $tool was forwarded $fwd times")
 done
 
 # --- fixed rate --------------------------------------------------------------------------
@@ -366,6 +499,9 @@ label() {
     auth_request) echo "nginx + auth_request" ;;
     toolgate_headers) echo "toolgate, ALLOW reading headers" ;;
     toolgate_json) echo "toolgate, ALLOW reading JSON body" ;;
+    mcp_balance) echo "toolgate MCP get_balance ALLOW" ;;
+    mcp_payout) echo "toolgate MCP payout 1 KiB ALLOW" ;;
+    mcp_refused) echo "toolgate MCP delete_customer DENY" ;;
   esac
 }
 for t in "${TARGETS[@]}"; do
@@ -374,14 +510,27 @@ for t in "${TARGETS[@]}"; do
   printf '| %-33s | %9.0f | %7.3f | %7.3f | %8s | %15s | %14s | %15s |\n' "$(label "$t")" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "$xn" "$xa" "${PCPU[$t]}" "${UCPU[$t]}"
 done
 echo
+echo "MCP / REST: each MCP row's req/s, p50 and p99 over a REST row's (toolgate, policies/tools);"
+echo "the DENY row is answered by toolgate itself (HTTP 200 + JSON-RPC error), never forwarded"
+for t in "${MCP_TARGETS[@]}"; do
+  for r in toolgate_headers toolgate_json; do
+    awk -v t="$(label "$t")" -v r="$(label "$r")" -v a="${RPS[$t]}" -v b="${RPS[$r]}" \
+      -v p="${P50[$t]}" -v q="${P50[$r]}" -v x="${P99[$t]}" -v y="${P99[$r]}" \
+      'BEGIN {printf "  %-33s / %-33s req/s %.2fx  p50 %.2fx  p99 %.2fx\n", t, r, a / b, p / q, x / y}'
+  done
+done
+echo
 for t in "${TARGETS[@]}"; do
   [ "${BAD[$t]}" = 0 ] || echo "WARNING: $t had ${BAD[$t]} non-2xx responses or socket errors"
 done
+echo "MCP sidecar over the run (toolgate_mcp_messages_total, toolgate_upstream_duration_seconds_count):${MCP_COUNTS%;}"
+for w in "${MCP_WARN[@]}"; do echo "$w"; done
 echo "fixed rate ($RATE req/s, $CONNS connections, ${RATE_DURATION}s; latency from each request's due time):"
 for t in "${FIXED[@]}"; do
   added=$(awk -v a="${FP50[$t]}" -v b="${FP50[direct]}" 'BEGIN {printf "%+.3f", a - b}')
   printf '  %-18s p50 %s ms  p99 %s ms  added p50 over direct %s ms\n' "$t" "${FP50[$t]}" "${FP99[$t]}" "$added"
 done
 echo "toolgate RSS: ${RSS_START} MB at start, ${RSS_AFTER} MB after the closed-loop runs, ${RSS_END} MB at the end"
+echo "toolgate (MCP bundle) RSS: ${MCP_RSS_START} MB at start, ${MCP_RSS_AFTER} MB after the closed-loop runs, $(rss $TG_MCP_PID) MB at the end"
 [ -z "$SOAK_LINE" ] || echo "$SOAK_LINE"
 echo "reload under load: $RELOAD_LINE"
