@@ -24,30 +24,42 @@ fn script_labels() -> BTreeSet<String> {
         .collect()
 }
 
-/// The rows of the load table pasted under "### Measured": label -> cells.
-fn readme_rows() -> Vec<Vec<String>> {
+/// The load tables pasted under "### Measured" (each one run of the script): their rows,
+/// label first.
+fn readme_tables() -> Vec<Vec<Vec<String>>> {
     let readme = read("README.md");
     let measured = readme
         .split_once("### Measured")
         .expect("README has a Measured section")
         .1;
-    measured
-        .lines()
-        .skip_while(|l| !l.starts_with("| target"))
-        .take_while(|l| l.starts_with('|'))
-        .skip(2)
-        .map(|l| {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
+    let mut tables = Vec::new();
+    let mut lines = measured.lines().peekable();
+    while lines.peek().is_some() {
+        let rows: Vec<Vec<String>> = lines
+            .by_ref()
+            .skip_while(|l| !l.starts_with("| target "))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| {
+                l.trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect();
+        // Only the script's tables: a header with its columns (not a summary table).
+        if rows.first().is_some_and(|r| r.len() == script_columns().len()) {
+            tables.push(rows);
+        }
+    }
+    tables
 }
 
 #[test]
-fn the_readme_table_has_every_target_the_script_measures() {
-    let rows: BTreeSet<String> = readme_rows().into_iter().map(|r| r[0].clone()).collect();
+fn the_readme_tables_have_every_target_the_script_measures() {
+    let tables = readme_tables();
+    assert!(!tables.is_empty(), "no load table under Measured");
+    let rows: BTreeSet<String> = tables.iter().flatten().map(|r| r[0].clone()).collect();
     let labels = script_labels();
     assert!(!labels.is_empty(), "no labels read from load.sh");
     assert_eq!(rows, labels);
@@ -76,23 +88,32 @@ fn script_columns() -> Vec<String> {
 }
 
 #[test]
-fn the_readme_table_has_the_scripts_columns() {
+fn the_readme_tables_have_the_scripts_columns() {
     let readme = read("README.md");
-    let header = readme
-        .lines()
-        .find(|l| l.starts_with("| target"))
-        .expect("README has the load table");
-    let readme_columns: Vec<String> = header
-        .trim_matches('|')
-        .split('|')
-        .map(|c| c.trim().to_string())
-        .collect();
-    assert_eq!(readme_columns, script_columns());
+    let headers: Vec<&str> = readme.lines().filter(|l| l.starts_with("| target ")).collect();
+    assert!(!headers.is_empty(), "README has no load table");
+    for header in headers {
+        let readme_columns: Vec<String> = header
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect();
+        // A summary table (target, measured, ...) is not a pasted run.
+        if readme_columns.len() == script_columns().len() {
+            assert_eq!(readme_columns, script_columns());
+        }
+    }
 }
 
 #[test]
 fn the_ratios_are_the_requests_per_second_divided() {
-    let rows = readme_rows();
+    for rows in readme_tables() {
+        ratios_hold(&rows);
+    }
+}
+
+/// Within one run's table, the ratio columns are its requests/s divided.
+fn ratios_hold(rows: &[Vec<String>]) {
     let rps = |label: &str| -> f64 {
         rows.iter()
             .find(|r| r[0] == label)
@@ -104,7 +125,7 @@ fn the_ratios_are_the_requests_per_second_divided() {
         rps("nginx proxy_pass (no policy)"),
         rps("nginx + auth_request"),
     );
-    for row in &rows {
+    for row in rows {
         let r: f64 = row[1].parse().unwrap();
         // The script divides unrounded medians; the table shows them rounded.
         for (cell, base) in [(&row[4], nginx), (&row[5], auth)] {
