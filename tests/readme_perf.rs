@@ -48,7 +48,10 @@ fn readme_tables() -> Vec<Vec<Vec<String>>> {
             })
             .collect();
         // Only the script's tables: a header with its columns (not a summary table).
-        if rows.first().is_some_and(|r| r.len() == script_columns().len()) {
+        if rows
+            .first()
+            .is_some_and(|r| r.len() == script_columns().len())
+        {
             tables.push(rows);
         }
     }
@@ -90,7 +93,10 @@ fn script_columns() -> Vec<String> {
 #[test]
 fn the_readme_tables_have_the_scripts_columns() {
     let readme = read("README.md");
-    let headers: Vec<&str> = readme.lines().filter(|l| l.starts_with("| target ")).collect();
+    let headers: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| target "))
+        .collect();
     assert!(!headers.is_empty(), "README has no load table");
     for header in headers {
         let readme_columns: Vec<String> = header
