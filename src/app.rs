@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::ops::{Ops, BUILD_VERSION};
 use crate::reload::{bundle_loader, on_sighup, Reloader};
 use crate::server::{raise_fd_limit, Server};
+use crate::state::StateStore;
 use anyhow::Context as _;
 use prometheus::Registry;
 use std::future::Future;
@@ -83,10 +84,12 @@ impl Sidecar {
             None => None,
         };
         let audit = Ops::audit_sink(&cfg, &metrics)?;
+        let state = StateStore::connect(&cfg.state, metrics.state.clone()).await?;
         let ops = Ops::new(
             metrics,
             audit,
             candidate.as_ref().map(|c| c.snapshot().clone()),
+            state,
         );
         let debounce = cfg.reload.debounce.get();
         let mut triggers = reload_triggers(&live, debounce);

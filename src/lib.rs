@@ -22,8 +22,9 @@
 //! | [`authorize`] | stage 4: evaluate an action, and forward, deny or defer |
 //! | [`audit`] | the audit record and its sink |
 //! | [`snapshot`] | the hot state: one immutable compiled bundle |
+//! | [`state`] | runtime state shared across requests (and with Redis, replicas): used approvals, counted limits |
 //! | [`identity`] | stage 3: verified identity and signed approvals as facts |
-//! | [`approval`] | signed approvals: the token, its binding, the replay cache |
+//! | [`approval`] | signed approvals: the token, its binding |
 //! | [`extract`] | stage 2: the compiled context map and per-request extraction |
 //! | [`mcp`] | MCP over Streamable HTTP: the JSON-RPC message, the route that judges it, JSON-RPC refusals, `tools/list` filtering |
 //! | [`classify`] | stage 1: the request head checked, the target normalized, the route matched |
@@ -41,8 +42,8 @@
 //! [`server`] accepts the connection and hands each request to [`proxy::handle`], which
 //! loads the [`snapshot`] once and runs the stages in order: [`classify`] (head, target,
 //! route) -> intake (what of the body is read, `proxy::intake`) -> [`decide`] ([`extract`]
-//! the context, verify evidence with [`identity`], [`authorize`]) -> use a signed approval
-//! once -> [`forward`]. Every other way out is a `proxy::refusal::Refusal`, rendered in one
+//! the context, verify evidence with [`identity`], [`authorize`]) -> claim and count in the
+//! [`state`] store -> [`forward`]. Every other way out is a `proxy::refusal::Refusal`, rendered in one
 //! place; the trail writes one [`audit`] record and counts into [`metrics`].
 
 #![deny(unsafe_code)]
@@ -75,3 +76,4 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
+pub mod state;

@@ -104,6 +104,11 @@ enum Command {
         /// The policy bundle directory.
         #[arg(long, value_name = "DIR")]
         policies: Option<PathBuf>,
+        /// The state store (state.url): memory, redis://host:port/db, rediss://...,
+        /// redis+cluster://host:port,host:port. The password comes from the config's
+        /// state.password_file or state.password_env, never from the command line.
+        #[arg(long, value_name = "URL")]
+        state_url: Option<String>,
         /// Log format for application logs (filter with RUST_LOG).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -285,6 +290,7 @@ fn main() -> ExitCode {
             admin_listen,
             upstream,
             policies,
+            state_url,
             log_format,
         } => serve(
             config,
@@ -293,6 +299,7 @@ fn main() -> ExitCode {
                 admin_listen,
                 upstream,
                 policies,
+                state_url,
             },
             log_format,
         ),

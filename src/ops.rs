@@ -1,12 +1,13 @@
 //! The operational state the proxy and the admin server share: the one metrics registry,
-//! the audit sink, the candidate bundle (if one is configured), and a count of audit records
+//! the audit sink, the candidate bundle (if one is configured), the state store, and a count of audit records
 //! still being finished off the request path, so that shutdown can wait for them before it
 //! closes the sink.
 
 use crate::audit::{AuditOptions, AuditSink};
-use crate::config::{AuditSinkKind, Config};
+use crate::config::{AuditSinkKind, Config, StateConfig};
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
+use crate::state::StateStore;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct Ops {
     pub audit: AuditSink,
     /// The candidate bundle, evaluated beside the live one and never enforced.
     pub candidate: Option<Arc<ArcSwap<Snapshot>>>,
+    /// Used approvals and counted limits (`state.url`).
+    pub state: StateStore,
     pending: Arc<Pending>,
 }
 
@@ -46,11 +49,13 @@ impl Ops {
         metrics: Metrics,
         audit: AuditSink,
         candidate: Option<Arc<ArcSwap<Snapshot>>>,
+        state: StateStore,
     ) -> Ops {
         Ops {
             metrics,
             audit,
             candidate,
+            state,
             pending: Arc::default(),
         }
     }
@@ -74,7 +79,8 @@ impl Ops {
         let metrics = Metrics::new(&prometheus::Registry::new(), BUILD_VERSION)?;
         let opts = AuditOptions::new(1024, metrics.audit_dropped());
         let audit = AuditSink::writer(Box::new(std::io::sink()), opts)?;
-        Ok(Ops::new(metrics, audit, None))
+        let state = StateStore::memory(&StateConfig::default(), metrics.state.clone());
+        Ok(Ops::new(metrics, audit, None, state))
     }
 
     /// Counts a record that a spawned task will hand over later.

@@ -176,7 +176,10 @@ async fn health_readiness_and_a_real_drain() {
     up.set(Behavior::Slow(Duration::from_millis(600)));
     let mut gate = Sidecar::start(&up.url(), |_, _| {}).await;
     let h = gate.get("/healthz").await;
-    assert_eq!((h.status, &h.body[..]), (200, &b"ok\n"[..]));
+    assert_eq!(
+        (h.status, &h.body[..]),
+        (200, &b"ok\nstate: memory up\n"[..])
+    );
     let r = gate.get("/readyz").await;
     assert_eq!(r.status, 200);
     assert_eq!(

@@ -57,7 +57,7 @@ fn the_example_bundle_compiles_as_documented() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tools");
     let s = bundle::load(&dir, now()).unwrap();
     assert_eq!(&*s.meta.policy_version, "tools@1.0.0");
-    assert_eq!(s.meta.digest, bundle::digest(&dir).unwrap().into());
+    assert_eq!(&*s.meta.digest, bundle::digest(&dir).unwrap().as_str());
     assert_eq!(s.policy.digest, s.meta.digest);
     assert_eq!(&*s.amount_field, "amount");
     let names: Vec<&str> = s.routes.iter().map(|r| &*r.name).collect();

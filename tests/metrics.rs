@@ -211,6 +211,10 @@ fn every_family_has_help_and_type() {
         ("toolgate_connection_errors_total", "counter"),
         ("toolgate_upstream_connections", "gauge"),
         ("toolgate_mcp_messages_total", "counter"),
+        ("toolgate_state_up", "gauge"),
+        ("toolgate_state_round_trip_seconds", "histogram"),
+        ("toolgate_state_errors_total", "counter"),
+        ("toolgate_state_checks_total", "counter"),
     ]
     .into();
     let got: HashMap<&str, &str> = e

@@ -39,13 +39,23 @@ pub(super) async fn route(admin: &Admin, req: Request<Incoming>) -> Reply {
     }
     match path.as_str() {
         "/metrics" => metrics(admin),
-        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/healthz" => healthz(admin),
         "/readyz" => readyz(admin),
         "/v1/bundle" => bundle(admin),
         "/v1/reload" => reload(admin).await,
         "/v1/check" => check(admin, req).await,
         _ => decision(admin, &path["/v1/decisions/".len()..]).await,
     }
+}
+
+/// Liveness: 200 while the process serves. The state store's health is reported, not
+/// enforced: a sidecar whose Redis is down still serves every request that needs no state,
+/// and a restart would not bring Redis back.
+fn healthz(admin: &Admin) -> Reply {
+    let state = &admin.ops.state;
+    let up = if state.is_up() { "up" } else { "down" };
+    let body = format!("ok\nstate: {} {up}\n", state.backend());
+    reply(StatusCode::OK, "text/plain; charset=utf-8", body)
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {

@@ -13,13 +13,11 @@
 //! that the binding describes the request it is about to forward: the same route, method,
 //! normalized path and query, the SHA-256 of the exact body bytes, the same environment,
 //! and, when the binding names them, the same run and actor. The `jti` is then used once
-//! ([`replay`]). What the request needs to be approved is the [`request::ApprovalRequest`]
+//! (claimed in `crate::state`, shared across replicas when the store is Redis). What the request needs to be approved is the [`request::ApprovalRequest`]
 //! a DEFER carries.
 
-pub mod replay;
 pub mod request;
 
-pub use replay::ReplayCache;
 pub use request::ApprovalRequest;
 
 use crate::jose::claims::{is_clean, render, seconds, verify_claims};
@@ -164,7 +162,7 @@ impl ApprovalVerifier {
     }
 
     /// Verifies the signature and reads the claims; then the lifetime, at `now`. The
-    /// binding and the replay cache are the caller's: they need the request.
+    /// binding and the single use are the caller's: they need the request.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<ApprovalClaims, ApprovalError> {
         let invalid = ApprovalError::SignatureInvalid;
         let claims = verify_claims(

@@ -35,6 +35,21 @@ pub enum FinalAction {
     ClientCancelled,
 }
 
+/// What the state store did for a request that needed it (`state.url`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateAction {
+    /// A signed approval's `jti` was claimed (and any counted limits counted).
+    Claimed,
+    /// Counted limits were checked and counted; no approval was claimed.
+    Counted,
+    /// The store refused: the approval was used already, or a limit was reached. Nothing
+    /// was claimed or counted.
+    Refused,
+    /// The store did not answer in time, or failed: the request was refused with 503.
+    Unavailable,
+}
+
 /// What a candidate bundle would have decided, recorded when it disagrees with the live one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CandidateVerdict {
@@ -102,6 +117,9 @@ pub struct AuditRecord {
     /// An MCP message: the tool or prompt it names, or the resource URI.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_tool: Option<Arc<str>>,
+    /// Only for a request that needed the state store: what it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateAction>,
 }
 
 /// An empty label list, shared: a record starts with it and most get the route's own.
@@ -153,6 +171,7 @@ impl AuditRecord {
             candidate: None,
             mcp_method: None,
             mcp_tool: None,
+            state: None,
         }
     }
 

@@ -6,11 +6,13 @@
 
 mod audit;
 mod reload;
+mod state;
 mod validate;
 
 pub use crate::duration::HumanDuration;
 pub use audit::{Audit, AuditSinkKind, DEFAULT_RECENT};
 pub use reload::{Reload, DEFAULT_DEBOUNCE};
+pub use state::{StateConfig, StateKind};
 pub use validate::{ConfigError, ConfigErrors};
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,9 @@ pub struct Config {
     pub candidate_policies: Option<PathBuf>,
     #[serde(default)]
     pub reload: Reload,
+    /// Where used approvals and counted limits live. Default: in process (`memory`).
+    #[serde(default)]
+    pub state: StateConfig,
 }
 
 /// The one tool API this sidecar guards.
@@ -148,6 +153,8 @@ pub struct Overrides {
     pub upstream: Option<String>,
     /// Bundle directory (relative to the working directory, as usual on a command line).
     pub policies: Option<PathBuf>,
+    /// `state.url`.
+    pub state_url: Option<String>,
 }
 
 mod defaults {
@@ -243,6 +250,7 @@ impl Default for Config {
             audit: Audit::default(),
             candidate_policies: None,
             reload: Reload::default(),
+            state: StateConfig::default(),
         }
     }
 }
@@ -284,6 +292,8 @@ impl Config {
             &mut self.policies,
             &mut self.candidate_policies,
             &mut self.audit.path,
+            &mut self.state.ca_file,
+            &mut self.state.password_file,
         ]
         .into_iter()
         .flatten()
@@ -312,6 +322,9 @@ impl Config {
         }
         if let Some(v) = o.policies {
             self.policies = Some(v);
+        }
+        if let Some(v) = o.state_url {
+            self.state.url = v;
         }
     }
 }

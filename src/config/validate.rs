@@ -167,6 +167,9 @@ impl Config {
                 err(path, format!("must be between 1 and {MAX_AUDIT_RECORDS}"));
             }
         }
+        for (path, m) in self.state.problems() {
+            err(path, m);
+        }
         let debounce = self.reload.debounce.get();
         if debounce == Duration::ZERO || debounce > MAX_DEBOUNCE {
             err(

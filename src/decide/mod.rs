@@ -3,7 +3,8 @@
 //! instant, to the outcome. The proxy, the bundle test runner, candidate evaluation and the
 //! check APIs all decide through here, so a bundle whose tests pass decides the same way in
 //! the proxy, and a candidate identical to the live bundle never disagrees. Pure: no I/O,
-//! no clock, no state (using an approval once is the caller's, after the decision).
+//! no clock, no state (claiming an approval and counting limits are the caller's, after
+//! the decision: see [`Judged::plan`]).
 //!
 //! The steps, in order: [`admit`] (the route; `Connection` may not remove what the route
 //! reads or what identity verifies) -> [`judge`] (a body the route may not carry, or that a
@@ -23,6 +24,7 @@ use crate::policy::{
 use crate::snapshot::{Route, RouteKind, Snapshot};
 
 mod mcp;
+mod state;
 use http::{HeaderMap, HeaderName, Method};
 use jiff::Timestamp;
 pub use mcp::{enforce_input, visible_tools, McpCall};
@@ -273,19 +275,6 @@ where
 }
 
 impl Judged<'_> {
-    /// The approval's `jti` was already used (another request won it, or it is replayed):
-    /// the request is judged again without that approval's standing.
-    pub fn replayed(&mut self, snapshot: &Snapshot, route: &Route, now: Timestamp) {
-        if let Some(claim) = self.claim.take() {
-            self.facts.issues.insert(IssueCode::ApprovalReplayed);
-            self.details.push(format!(
-                "approval: jti {:?} was already used; an approval is good for one request",
-                claim.jti
-            ));
-            self.outcome = authorize::evaluate(&snapshot.policy, &route.action, &self.facts, now);
-        }
-    }
-
     /// What the runtime does with this judgement on `route`, the request's evidence read
     /// from `input` (see [`enforce_input`]).
     pub fn enforce(

@@ -64,6 +64,10 @@ pub struct Args {
     /// Replay the scenarios, print the table and exit instead of serving until Ctrl-C.
     #[arg(long)]
     pub once: bool,
+    /// The sidecars' state store (state.url), e.g. redis://127.0.0.1:6379/0. Default: the
+    /// config's (in process).
+    #[arg(long, value_name = "URL")]
+    pub state_url: Option<String>,
 }
 
 /// Why the demo could not run at all (as opposed to a scenario ending unexpectedly).
@@ -292,6 +296,7 @@ impl Gate {
             admin_listen: Some(admin),
             upstream: Some(upstream.to_owned()),
             policies: policies.map(Path::to_path_buf),
+            state_url: args.state_url.clone(),
         };
         let mut cfg = Config::load(&args.config, overrides).map_err(|e| {
             DemoError::Invalid(format!("invalid config {}:\n{e}", args.config.display()))

@@ -89,8 +89,11 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let cc = ClientCert::from_der(cert.der());
-        assert_eq!(&*cc.uris, &["spiffe://example.test/agent/payments".into()]);
-        assert_eq!(&*cc.dns, &["payments-agent.internal".into()]);
+        assert_eq!(
+            &*cc.uris,
+            &[Box::<str>::from("spiffe://example.test/agent/payments")]
+        );
+        assert_eq!(&*cc.dns, &[Box::<str>::from("payments-agent.internal")]);
 
         let map = MtlsMap {
             subjects: vec![

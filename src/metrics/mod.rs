@@ -7,9 +7,11 @@
 //! path; `verdict`, `issue` and `kind` come from closed enums.
 
 mod mcp;
+mod state;
 mod table;
 
 pub use mcp::{mcp_method_label, MCP_MALFORMED, MCP_METHODS};
+pub use state::{StateErrorKind, StateMetrics, StateResult};
 
 use table::RouteHandles;
 pub use table::RouteMetricsTable;
@@ -139,6 +141,8 @@ pub struct Metrics {
     audit_dropped: IntCounter,
     candidate_disagreements: IntCounterVec,
     mcp_messages: IntCounterVec,
+    /// The state store's series.
+    pub state: StateMetrics,
     /// Indexed by `ConnError as usize`, every reason exported from the start.
     conn_errors: Arc<[IntCounter; ConnError::ALL.len()]>,
 }
@@ -191,6 +195,7 @@ impl Metrics {
             &["reason"],
         )?;
         Ok(Metrics {
+            state: StateMetrics::register(r)?,
             conn_errors: Arc::new(ConnError::ALL.map(|e| conn_errors.with_label_values(&[e.label()]))),
             registry: registry.clone(),
             decisions: counter_vec(

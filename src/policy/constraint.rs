@@ -3,7 +3,7 @@
 //! "business-hours only", ...) parsed into one typed [`Constraint`].
 
 use super::model::normalize_label;
-use super::requirements::{Requirements, WindowId};
+use super::requirements::{Counted, Limit, Per, Requirements, WindowId};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Constraint {
@@ -18,6 +18,16 @@ pub enum Constraint {
     Mfa,
     MaxCostUsd(f64),
     MaxAmount(f64),
+    /// `rate_limit:N/WINDOW per actor|run|route`, counted by toolgate.
+    RateLimit {
+        limit: u32,
+        window_ms: u64,
+        per: Per,
+    },
+    /// `max_calls_per_run:N`, counted by toolgate.
+    MaxCallsPerRun(u64),
+    /// `daily_amount_limit:N per actor`, summed by toolgate per UTC day.
+    DailyAmountLimit(f64),
     /// A recognized spelling that requires nothing, e.g. `mfa_required: false`.
     Nothing,
     /// Text the engine cannot verify.
@@ -104,8 +114,76 @@ pub fn parse(text: &str) -> Constraint {
             .map_or(Constraint::Unrecognized, Constraint::MaxCostUsd)
     } else if AMOUNT.contains(&key) {
         number(value).map_or(Constraint::Unrecognized, Constraint::MaxAmount)
+    } else if key == "rate_limit" {
+        rate_limit(value).unwrap_or(Constraint::Unrecognized)
+    } else if key == "max_calls_per_run" {
+        match value.parse() {
+            Ok(n) if n >= 1 => Constraint::MaxCallsPerRun(n),
+            _ => Constraint::Unrecognized,
+        }
+    } else if key == "daily_amount_limit" {
+        let amount = match value.split_once(char::is_whitespace) {
+            Some((n, _)) if per_of(value, n) == Some(Per::Actor) => n,
+            Some(_) => return Constraint::Unrecognized,
+            None => value,
+        };
+        number(amount)
+            .filter(|n| *n <= MAX_DAILY_AMOUNT)
+            .map_or(Constraint::Unrecognized, Constraint::DailyAmountLimit)
     } else {
         Constraint::Unrecognized
+    }
+}
+
+/// The most a rate limit may count in one window: the sliding window keeps one entry per
+/// counted request, so this bounds the state one key holds.
+pub const MAX_RATE: u32 = 100_000;
+/// The largest daily amount: sums are kept in thousandths of a unit, exactly, as long as
+/// they stay below 2^53.
+pub const MAX_DAILY_AMOUNT: f64 = 1e12;
+/// The longest rate window.
+pub const MAX_RATE_WINDOW_MS: u64 = 86_400_000;
+
+/// `5/1m per actor`, `100/30s per route`, `10/h` (per route).
+fn rate_limit(value: &str) -> Option<Constraint> {
+    let (count, rest) = value.split_once('/')?;
+    let limit: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_RATE).contains(n))?;
+    let rest = rest.trim();
+    let (window, per) = match rest.split_once(char::is_whitespace) {
+        Some((w, _)) => (w, per_of(rest, w)?),
+        None => (rest, Per::Route),
+    };
+    // `5/m` is five a minute.
+    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
+        window.to_owned()
+    } else {
+        format!("1{window}")
+    };
+    let seconds = parse_seconds(&window).filter(|s| *s >= 1.0)?;
+    let window_ms = (seconds * 1000.0).round() as u64;
+    (window_ms <= MAX_RATE_WINDOW_MS).then_some(Constraint::RateLimit {
+        limit,
+        window_ms,
+        per,
+    })
+}
+
+/// What follows `head` in `text`: `per actor|run|route`.
+fn per_of(text: &str, head: &str) -> Option<Per> {
+    let tail = text[head.len()..].trim();
+    let who = tail.strip_prefix("per")?;
+    if !who.starts_with(char::is_whitespace) {
+        return None;
+    }
+    match who.trim().to_ascii_lowercase().as_str() {
+        "actor" => Some(Per::Actor),
+        "run" => Some(Per::Run),
+        "route" | "tool" => Some(Per::Route),
+        _ => None,
     }
 }
 
@@ -202,10 +280,34 @@ impl Requirements {
             Constraint::MaxAmount(a) => {
                 self.max_amount = Some(self.max_amount.map_or(*a, |m| m.min(*a)))
             }
+            Constraint::RateLimit {
+                limit,
+                window_ms,
+                per,
+            } => self.count(Limit::Rate {
+                limit: *limit,
+                window_ms: *window_ms,
+                per: *per,
+            }),
+            Constraint::MaxCallsPerRun(n) => self.count(Limit::RunCalls(*n)),
+            Constraint::DailyAmountLimit(n) => self.count(Limit::DailyAmount(*n)),
             Constraint::Nothing => {}
             Constraint::Unrecognized => return Err(ApplyError::Unrecognized),
         }
         Ok(())
+    }
+}
+
+impl Requirements {
+    /// Adds a counted limit, unscoped until the route or rule stating it scopes it.
+    fn count(&mut self, limit: Limit) {
+        let c = Counted {
+            limit,
+            scope: "".into(),
+        };
+        if !self.counters.contains(&c) {
+            self.counters.push(c);
+        }
     }
 }
 
@@ -251,6 +353,36 @@ mod tests {
             ("max_cost_usd: $5", MaxCostUsd(5.0)),
             ("max_amount:10000", MaxAmount(10000.0)),
             ("max_amount=250", MaxAmount(250.0)),
+            (
+                "rate_limit:5/1m per actor",
+                RateLimit {
+                    limit: 5,
+                    window_ms: 60_000,
+                    per: Per::Actor,
+                },
+            ),
+            (
+                "rate_limit: 100/30s per run",
+                RateLimit {
+                    limit: 100,
+                    window_ms: 30_000,
+                    per: Per::Run,
+                },
+            ),
+            (
+                "rate_limit:10/h",
+                RateLimit {
+                    limit: 10,
+                    window_ms: 3_600_000,
+                    per: Per::Route,
+                },
+            ),
+            ("max_calls_per_run:20", MaxCallsPerRun(20)),
+            (
+                "daily_amount_limit:5000 per actor",
+                DailyAmountLimit(5000.0),
+            ),
+            ("daily_amount_limit: 250.5", DailyAmountLimit(250.5)),
         ];
         for (text, want) in table {
             assert_eq!(&parse(text), want, "{text}");
@@ -272,6 +404,17 @@ mod tests {
             "required_role:",
             "only",
             "allowed_change_window:",
+            "rate_limit:5",
+            "rate_limit:0/1m per actor",
+            "rate_limit:5/1m per tenant",
+            "rate_limit:5/1m peractor",
+            "rate_limit:5/500ms",
+            "rate_limit:5/2d",
+            "rate_limit:1000000/1s",
+            "max_calls_per_run:0",
+            "max_calls_per_run:-3",
+            "daily_amount_limit:5000 per run",
+            "daily_amount_limit:-1",
         ] {
             assert_eq!(parse(text), Unrecognized, "{text:?}");
         }

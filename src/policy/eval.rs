@@ -5,10 +5,21 @@
 use super::decision::{Decision, Risk, Verdict};
 use super::facts::{ApprovalState, Facts};
 use super::issue::{IssueClass, IssueCode, IssueSet};
-use super::model::{normalize_label, ClassMask, Outcome, Policy, PreparedAction, QuestionTable};
+use super::model::{
+    normalize_label, ClassMask, Outcome, Policy, PreparedAction, QuestionTable, Rule,
+};
 use super::requirements::{NameSet, Requirements};
 use jiff::Timestamp;
 use std::sync::Arc;
+
+/// Whether a dynamic rule applies to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum InForce {
+    Yes,
+    No,
+    /// It depends on a fact the request lacks (the environment).
+    Unknown,
+}
 
 /// Whether `env` (already trimmed) is in `set`, ignoring ASCII case.
 fn contains_env(set: &NameSet, env: &str) -> bool {
@@ -54,6 +65,11 @@ impl Policy {
         questions.fill_from(&self.questions);
 
         let mut requirements = own;
+        // A route's own counted limits count per route; `/check` payloads' never count.
+        match route {
+            Some(r) => requirements.scope_counters(&format!("route:{r}")),
+            None => requirements.scope_counters("check"),
+        }
         let mut dynamic_rules = smallvec::SmallVec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             let w = &rule.when;
@@ -113,29 +129,12 @@ impl Policy {
         self.check(&action.requirements, facts, now, &mut issues);
         for &i in &action.dynamic_rules {
             let rule = &self.rules[usize::from(i)];
-            if let Some(envs) = &rule.when.environments {
-                match env {
-                    // Which rules apply cannot be known: hold for the missing fact.
-                    None => {
-                        issues.insert(IssueCode::EnvironmentMissing);
-                        continue;
-                    }
-                    Some(e) if !contains_env(envs, e) => continue,
-                    Some(_) => {}
-                }
+            match self.rule_in_force(rule, action, env, risk) {
+                InForce::Yes => self.check(&rule.require, facts, now, &mut issues),
+                InForce::No => {}
+                // Which rules apply cannot be known: hold for the missing fact.
+                InForce::Unknown => issues.insert(IssueCode::EnvironmentMissing),
             }
-            if let Some(min) = rule.when.min_risk.filter(|min| risk < *min) {
-                // Without an environment its weight is unknown, not zero: when the heaviest
-                // one would reach the threshold, which rules apply cannot be known either.
-                let heaviest = self.risk.environments.iter().map(|e| u32::from(e.1)).max();
-                let could_reach =
-                    u32::from(action.base_risk) + heaviest.unwrap_or(0) >= u32::from(min);
-                if env.is_none() && could_reach {
-                    issues.insert(IssueCode::EnvironmentMissing);
-                }
-                continue;
-            }
-            self.check(&rule.require, facts, now, &mut issues);
         }
         if action.destructive {
             // A destructive side effect needs approval whatever the constraints say, so it
@@ -156,6 +155,35 @@ impl Policy {
             risk,
             environment_risk: environment_risk.map(|i| i as u16),
         }
+    }
+
+    /// Whether a dynamic rule (one that depends on the environment or the risk) applies.
+    pub(super) fn rule_in_force(
+        &self,
+        rule: &Rule,
+        action: &PreparedAction,
+        env: Option<&str>,
+        risk: u8,
+    ) -> InForce {
+        if let Some(envs) = &rule.when.environments {
+            match env {
+                None => return InForce::Unknown,
+                Some(e) if !contains_env(envs, e) => return InForce::No,
+                Some(_) => {}
+            }
+        }
+        if let Some(min) = rule.when.min_risk.filter(|min| risk < *min) {
+            // Without an environment its weight is unknown, not zero: when the heaviest
+            // one would reach the threshold, which rules apply cannot be known either.
+            let heaviest = self.risk.environments.iter().map(|e| u32::from(e.1)).max();
+            let could_reach = u32::from(action.base_risk) + heaviest.unwrap_or(0) >= u32::from(min);
+            return if env.is_none() && could_reach {
+                InForce::Unknown
+            } else {
+                InForce::No
+            };
+        }
+        InForce::Yes
     }
 
     fn check(&self, req: &Requirements, facts: &Facts<'_>, now: Timestamp, issues: &mut IssueSet) {
@@ -237,6 +265,7 @@ impl Policy {
         if !req.unrecognized.is_empty() {
             issues.insert(ConstraintUnrecognized);
         }
+        super::counters::check(&req.counters, facts, issues);
     }
 
     /// Status says approved: the rest of the evidence must stand up too.

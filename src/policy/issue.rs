@@ -78,6 +78,12 @@ issue_codes! {
     CostMissing => "COST_MISSING", Defer, "What has the run cost so far?";
     AmountLimitExceeded => "AMOUNT_LIMIT_EXCEEDED", Deny, "";
     AmountMissing => "AMOUNT_MISSING", Defer, "What amount does this action move?";
+    ActorMissing => "ACTOR_MISSING", Defer, "Who is making this request?";
+    RunIdMissing => "RUN_ID_MISSING", Defer, "Which run is this call part of?";
+    RateLimited => "RATE_LIMITED", Deny, "";
+    RunCallLimitExceeded => "RUN_CALL_LIMIT_EXCEEDED", Deny, "";
+    AmountBudgetExceeded => "AMOUNT_BUDGET_EXCEEDED", Deny, "";
+    StateUnavailable => "STATE_UNAVAILABLE", Deny, "";
     SideEffectUnclassified => "SIDE_EFFECT_UNCLASSIFIED", Defer, "What does this side effect do?";
     ConstraintUnrecognized => "CONSTRAINT_UNRECOGNIZED", Defer, "Who can verify the constraints toolgate does not recognize?";
 }

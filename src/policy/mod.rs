@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod constraint;
+mod counters;
 pub mod decision;
 mod eval;
 pub mod facts;
@@ -18,7 +19,7 @@ pub use decision::{Decision, DecisionKind, Risk, Verdict};
 pub use facts::Facts;
 pub use issue::{IssueClass, IssueCode, IssueSet};
 pub use model::{Outcome, Policy, PreparedAction};
-pub use requirements::Requirements;
+pub use requirements::{Counted, Limit, Per, Requirements};
 
 #[cfg(test)]
 mod props;

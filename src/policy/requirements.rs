@@ -8,6 +8,48 @@ use std::sync::Arc;
 /// Index of a named change window in the policy.
 pub type WindowId = u16;
 
+/// Whose requests a rate limit counts together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Per {
+    Actor,
+    Run,
+    Route,
+}
+
+impl Per {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Per::Actor => "actor",
+            Per::Run => "run",
+            Per::Route => "route",
+        }
+    }
+}
+
+/// A limit toolgate counts itself, in the state store, over forwarded requests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    /// At most `limit` requests in any `window_ms` (a sliding window), per `per`.
+    Rate {
+        limit: u32,
+        window_ms: u64,
+        per: Per,
+    },
+    /// At most this many forwarded requests per run id.
+    RunCalls(u64),
+    /// At most this sum of amounts per actor per UTC day.
+    DailyAmount(f64),
+}
+
+/// A counted limit and the scope its counts belong to: the route (`route:NAME`) or the
+/// rule (`rule:NAME`) that states it, so two routes' limits of the same shape count apart
+/// and one rule's limit counts every route it covers together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Counted {
+    pub limit: Limit,
+    pub scope: Arc<str>,
+}
+
 /// A set of accepted values (roles, environments), matched exactly.
 pub type NameSet = Arc<[Box<str>]>;
 
@@ -30,6 +72,10 @@ pub struct Requirements {
     pub max_amount: Option<f64>,
     /// Constraints the engine cannot verify, verbatim; any one defers the action.
     pub unrecognized: SmallVec<[Box<str>; 0]>,
+    /// Limits counted in the state store (`rate_limit`, `max_calls_per_run`,
+    /// `daily_amount_limit`). Evaluation checks what they need to be counted; the count
+    /// itself is the runtime's, after an ALLOW.
+    pub counters: SmallVec<[Counted; 0]>,
 }
 
 fn tighter(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -71,10 +117,25 @@ impl Requirements {
         self.timeout_seconds = tighter(self.timeout_seconds, other.timeout_seconds);
         self.max_cost_usd = tighter(self.max_cost_usd, other.max_cost_usd);
         self.max_amount = tighter(self.max_amount, other.max_amount);
+        for c in &other.counters {
+            if !self.counters.contains(c) {
+                self.counters.push(c.clone());
+            }
+        }
         for u in &other.unrecognized {
             if !self.unrecognized.contains(u) {
                 self.unrecognized.push(u.clone());
             }
+        }
+    }
+}
+
+impl Requirements {
+    /// Gives the counted limits added without a scope this one (see [`Counted`]).
+    pub fn scope_counters(&mut self, scope: &str) {
+        let mut shared: Option<Arc<str>> = None;
+        for c in self.counters.iter_mut().filter(|c| c.scope.is_empty()) {
+            c.scope = shared.get_or_insert_with(|| Arc::from(scope)).clone();
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The request path: one orchestrator, [`handle`], that reads top to bottom through the
 //! stages, each in its own module: classify (`crate::classify`: the head, then the route
 //! table) -> intake (`intake`: what of the body is read) -> decide (`crate::decide`:
-//! extract, verify, authorize) -> use a signed approval once -> forward
+//! extract, verify, authorize) -> claim and count in the state store -> forward
 //! (`crate::forward`). Every way out other than the upstream's response is a
 //! [`refusal::Refusal`], rendered in one place. Only an ALLOW reaches `forward`. Each stage
 //! reports what it learned to the request's `trail` (audit record and metrics).
@@ -15,7 +15,6 @@ pub mod unparsed;
 
 pub use unparsed::refuse_unparsed;
 
-use crate::approval::ReplayCache;
 use crate::body::{self, BoxError, ProxyBody};
 use crate::classify::target;
 use crate::clock::Clock;
@@ -42,7 +41,7 @@ use std::time::Instant;
 use trail::Trail;
 
 /// Everything the request path shares: the hot snapshot, the upstream client, the clock,
-/// metrics and audit.
+/// and the operations (metrics, audit, the state store).
 pub struct Gate {
     /// The loaded bundle; a reloader swaps it, each request loads it once.
     pub snapshot: Arc<ArcSwap<Snapshot>>,
@@ -55,8 +54,6 @@ pub struct Gate {
     pub max_body_bytes: u64,
     /// `limits.body_read_timeout`.
     pub body_read_timeout: std::time::Duration,
-    /// Used signed-approval `jti`s. Per process, and kept across bundle reloads.
-    pub replay: ReplayCache,
     /// Metrics, the audit sink, the candidate bundle.
     pub ops: Arc<Ops>,
 }
@@ -85,7 +82,6 @@ impl Gate {
             max_header_bytes: cfg.limits.max_header_bytes,
             max_body_bytes: cfg.limits.max_body_bytes,
             body_read_timeout: cfg.limits.body_read_timeout.get(),
-            replay: ReplayCache::default(),
             ops,
         })
     }
@@ -139,8 +135,13 @@ where
             };
             let r = rpc::answer(refusal.render(&cx), trail.rpc(), malformed.as_ref());
             trail.refused(&r);
+            let retry_after = r.retry_after;
             let mut resp = Response::new(body::full(r.body));
             *resp.status_mut() = r.status;
+            if let Some(secs) = retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -254,7 +255,10 @@ where
         request_id,
         now,
         trail,
-    )?;
+    )
+    .await?;
+    // Given back if the request certainly never reaches the tool.
+    let applied = passed.applied;
     let (listed, verdict) = (passed.listed, passed.verdict);
     // A `tools/list` answer shows only what this caller may call.
     let listing = passed
@@ -289,12 +293,32 @@ where
             HeaderValue::from_static("chunked"),
         );
     }
-    let slot = gate.upstream.slot()?;
-    trail.sending();
-    let resp = gate
-        .upstream
-        .send(Request::from_parts(parts, body.into_body()), slot)
-        .await?;
+    let sent = match gate.upstream.slot() {
+        Ok(slot) => {
+            trail.sending();
+            gate.upstream
+                .send(Request::from_parts(parts, body.into_body()), slot)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let resp = match sent {
+        Ok(resp) => resp,
+        Err(e) => {
+            let refusal = Refusal::from(e);
+            // Not sent, or no connection to send it on: the tool cannot have acted. A
+            // timeout or a broken answer may follow an action, so those keep their count.
+            if matches!(
+                refusal,
+                Refusal::UpstreamConnect(_) | Refusal::UpstreamOverloaded { .. }
+            ) {
+                if let Some(plan) = applied {
+                    gate.ops.state.refund(plan).await;
+                }
+            }
+            return Err(refusal);
+        }
+    };
     trail.answered(resp.status());
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Upgrades were never forwarded; a 101 cannot be a valid answer.

@@ -47,6 +47,12 @@ pub enum Refusal {
     Denied(Box<Decision>),
     /// The policy deferred the action to a person (409).
     Deferred(Box<Decision>),
+    /// Denied only because a rate limit counted enough requests in its window (429, with
+    /// `Retry-After`: the seconds until one would be counted again).
+    RateLimited(Box<Decision>, u64),
+    /// The decision needs the state store (a signed approval to claim, a counted limit),
+    /// and the store did not answer in time, or failed (503, `STATE_UNAVAILABLE`).
+    StateUnavailable(Box<Decision>),
     /// Deferred for approval under signed approvals (409): the decision, and the binding a
     /// reviewer must sign (`approval_request`).
     AwaitingApproval(Box<Decision>, Box<ApprovalRequest>),
@@ -150,6 +156,8 @@ pub struct Rendered {
     pub issues: IssueSet,
     /// Set when the refusal is the upstream's fault, after an ALLOW.
     pub upstream_error: Option<UpstreamErrorKind>,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
     pub body: Bytes,
 }
 
@@ -165,6 +173,8 @@ pub const fn policy_status(verdict: Verdict) -> Option<StatusCode> {
 
 enum Body {
     Decision(Box<Decision>),
+    /// A decision that could not be completed, with the error that stopped it.
+    Unfinished(Box<Decision>, &'static str),
     /// A decision with the approval request beside its fields.
     Approval(Box<Decision>, Box<ApprovalRequest>),
     /// Not evaluable: one issue and the reason.
@@ -182,6 +192,13 @@ struct ApprovalBody<'a> {
 }
 
 #[derive(Serialize)]
+struct UnfinishedBody<'a> {
+    error: &'static str,
+    #[serde(flatten)]
+    decision: &'a Decision,
+}
+
+#[derive(Serialize)]
 struct FaultBody<'a> {
     error: &'static str,
     message: &'a str,
@@ -194,6 +211,7 @@ impl Refusal {
     /// The one mapping from refusal to what the client sees.
     pub fn render(self, cx: &RenderCx<'_>) -> Rendered {
         use IssueCode::{InvalidRequest, RouteNotMapped};
+        let mut retry_after = None;
         let (status, body) = match self {
             Refusal::BadTarget(e) => (
                 StatusCode::BAD_REQUEST,
@@ -259,6 +277,14 @@ impl Refusal {
             }
             Refusal::Denied(d) => (StatusCode::FORBIDDEN, Body::Decision(d)),
             Refusal::Deferred(d) => (StatusCode::CONFLICT, Body::Decision(d)),
+            Refusal::RateLimited(d, seconds) => {
+                retry_after = Some(seconds);
+                (StatusCode::TOO_MANY_REQUESTS, Body::Decision(d))
+            }
+            Refusal::StateUnavailable(d) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Body::Unfinished(d, "STATE_UNAVAILABLE"),
+            ),
             Refusal::AwaitingApproval(d, r) => (StatusCode::CONFLICT, Body::Approval(d, r)),
             Refusal::UpstreamConnect(why) => (
                 StatusCode::BAD_GATEWAY,
@@ -322,6 +348,15 @@ impl Refusal {
         };
         let (verdict, issues, upstream_error, json) = match body {
             Body::Decision(d) => (d.verdict, d.issues, None, serde_json::to_vec(&d)),
+            Body::Unfinished(d, error) => (
+                d.verdict,
+                d.issues,
+                None,
+                serde_json::to_vec(&UnfinishedBody {
+                    error,
+                    decision: &d,
+                }),
+            ),
             Body::Approval(d, r) => (
                 d.verdict,
                 d.issues,
@@ -360,6 +395,7 @@ impl Refusal {
             verdict,
             issues,
             upstream_error,
+            retry_after,
             body,
         }
     }

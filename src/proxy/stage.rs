@@ -1,18 +1,21 @@
 //! The decision stage of the request path, as the orchestrator runs it: judge the request
-//! (`crate::decide`), use a verified approval once (a lost race re-judges it as replayed),
-//! enforce, and report each step to the trail. What comes out is only what may be
+//! (`crate::decide`), claim and count in the state store what forwarding it needs (a
+//! verified approval used once, counted limits; a refusal re-judges it with the reason, an
+//! unreachable store refuses it), enforce, and report each step to the trail. What comes out is only what may be
 //! forwarded; everything else is a refusal.
 
 use super::refusal::Refusal;
 use super::trail::Trail;
 use super::Gate;
+use crate::audit::StateAction;
 use crate::authorize::Enforced;
 use crate::body::ProxyBody;
 use crate::classify::target::TargetError;
 use crate::decide::{self, Admitted, Head, McpCall, Unjudged};
 use crate::mcp::list::{Filtered, Framing};
-use crate::policy::Verdict;
-use crate::snapshot::{RouteKind, Snapshot};
+use crate::policy::{Decision, IssueClass, IssueCode, Verdict};
+use crate::snapshot::{Mode, RouteKind, Snapshot};
+use crate::state::{Applied, Plan};
 use http::{HeaderName, Method};
 use jiff::Timestamp;
 use std::collections::HashSet;
@@ -26,10 +29,13 @@ pub(super) struct Passed {
     pub(super) verdict: Verdict,
     /// The MCP message it carried.
     pub(super) mcp: Option<McpCall>,
+    /// What the state store claimed and counted for it: given back if it is certainly
+    /// never sent.
+    pub(super) applied: Option<Plan>,
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn decide<'r>(
+pub(super) async fn decide<'r>(
     gate: &Gate,
     snapshot: &Snapshot,
     head: &Head<'r>,
@@ -65,20 +71,58 @@ pub(super) fn decide<'r>(
     let input = decide::enforce_input(head, route, body, mcp.as_ref());
     let enforce = |j: &decide::Judged<'_>| j.enforce(snapshot, route, &input, request_id, now);
     let mut enforced = enforce(&judged);
-    if let (Enforced::Forward(_), Some(claim)) = (&enforced, &judged.claim) {
-        if gate.replay.claim(&claim.jti, claim.until, now.as_second()) {
-            tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
-        } else {
-            judged.replayed(snapshot, route, now);
-            enforced = enforce(&judged);
+    trail.add_decision_time(started.elapsed());
+    // What forwarding claims and counts, in one round trip; only for what would be sent.
+    let mut applied = None;
+    let mut retry_after = None;
+    if let Enforced::Forward(_) = &enforced {
+        let state = &gate.ops.state;
+        let plan = judged.plan(state.planner(now), snapshot, route);
+        if !plan.is_empty() {
+            match state.apply(&plan).await {
+                Ok(Applied::Granted) => {
+                    if let Some(claim) = &judged.claim {
+                        tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
+                        trail.state(StateAction::Claimed);
+                    } else {
+                        trail.state(StateAction::Counted);
+                    }
+                    applied = Some(plan);
+                }
+                Ok(Applied::Refused(refused)) => {
+                    trail.state(StateAction::Refused);
+                    retry_after = judged.state_refused(snapshot, route, &plan, &refused, now);
+                    enforced = enforce(&judged);
+                }
+                Err(e) => {
+                    trail.state(StateAction::Unavailable);
+                    tracing::warn!(request_id, route = %route.name, error = %e, "state store unavailable: request refused");
+                    judged.facts.issues.insert(IssueCode::StateUnavailable);
+                    judged
+                        .details
+                        .push(format!("state: {e}; nothing was forwarded"));
+                    judged.outcome.issues.insert(IssueCode::StateUnavailable);
+                    if route.mode == Mode::Enforce {
+                        trail.facts(&judged.facts);
+                        trail.decided(route.mode, &judged.outcome);
+                        let d = judged.decision(snapshot, route, request_id.to_owned(), now);
+                        return Err(Refusal::StateUnavailable(Box::new(d)));
+                    }
+                    enforced = enforce(&judged);
+                }
+            }
         }
     }
-    trail.add_decision_time(started.elapsed());
     trail.facts(&judged.facts);
     trail.decided(route.mode, &judged.outcome);
     let verdict = match enforced {
         Enforced::Forward(verdict) => verdict,
-        Enforced::Deny(d) => return Err(Refusal::Denied(d)),
+        Enforced::Deny(d) => {
+            return Err(match retry_after {
+                Some(secs) if only_rate_limited(&d) => Refusal::RateLimited(d, secs),
+                _ => Refusal::Denied(d),
+            })
+        }
         Enforced::Defer(d, Some(approval)) => return Err(Refusal::AwaitingApproval(d, approval)),
         Enforced::Defer(d, None) => return Err(Refusal::Deferred(d)),
     };
@@ -95,7 +139,17 @@ pub(super) fn decide<'r>(
         listed: admitted.listed,
         verdict,
         mcp,
+        applied,
     })
+}
+
+/// Whether a rate limit is the only reason for a denial: then waiting helps, and the
+/// answer is 429 with `Retry-After` rather than 403.
+fn only_rate_limited(d: &Decision) -> bool {
+    d.issues
+        .iter()
+        .filter(|c| c.class() == IssueClass::Deny)
+        .all(|c| c == IssueCode::RateLimited)
 }
 
 /// A request that could not be evaluated, as the refusal it is.

@@ -257,6 +257,10 @@ impl Trail {
         }
     }
 
+    pub(super) fn state(&mut self, action: crate::audit::StateAction) {
+        self.rec().state = Some(action);
+    }
+
     pub(super) fn facts(&mut self, facts: &Facts<'_>) {
         self.rec().set_facts(facts);
     }

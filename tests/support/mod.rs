@@ -7,7 +7,9 @@ pub mod audit_fields;
 pub mod fixture;
 pub mod h2raw;
 pub mod prom;
+pub mod redis;
 pub mod sidecar;
+pub mod state_cases;
 pub mod wire;
 
 use bytes::Bytes;

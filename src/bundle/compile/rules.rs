@@ -54,6 +54,8 @@ pub(super) fn compile_rules(
                 }
                 Some(req) => compile_require(base, file, req, &format!("{field}.require"), sink),
             };
+            let mut require = require;
+            require.scope_counters(&format!("rule:{}", rule.name.value));
             rules.push(Rule {
                 name: rule.name.value.as_str().into(),
                 when,

@@ -1,0 +1,194 @@
+//! The in-process state store, the embedded default for one replica: the same semantics as
+//! the Redis script (check every op, then apply all or none), held by one task that owns
+//! the map, so requests never take a lock; they send their plan and wait for the answer.
+//! Nothing survives a restart, and nothing is shared with another replica.
+
+use super::plan::{Applied, Op, Plan, Refused};
+use smallvec::SmallVec;
+use std::collections::{HashMap, VecDeque};
+use std::sync::OnceLock;
+use tokio::sync::{mpsc, oneshot};
+
+/// Plans queued for the task; a full queue is answered as a timeout would be.
+const QUEUE: usize = 4096;
+/// Expired entries are swept when the map reaches this size, or twice what the last sweep
+/// left: amortized constant work per plan.
+const MIN_SWEEP: usize = 1024;
+
+#[derive(Debug)]
+enum Entry {
+    /// A used approval, until this instant (ms).
+    Claimed(i64),
+    /// A sliding window's entries: when each was counted, and by which request.
+    Window {
+        counted: VecDeque<(i64, Box<str>)>,
+        window_ms: i64,
+    },
+    /// A count or a sum (thousandths), until this instant (ms).
+    Total(i64, i64),
+}
+
+impl Entry {
+    fn expired(&self, now: i64) -> bool {
+        match self {
+            Entry::Claimed(until) | Entry::Total(_, until) => *until <= now,
+            Entry::Window { counted, window_ms } => {
+                counted.back().is_none_or(|(at, _)| at + window_ms <= now)
+            }
+        }
+    }
+}
+
+/// The state and its semantics, without the task: what the Redis script does, in Rust.
+#[derive(Debug, Default)]
+pub struct Engine {
+    map: HashMap<String, Entry>,
+    sweep_at: usize,
+}
+
+impl Engine {
+    fn live(&mut self, key: &str, now: i64) -> Option<&mut Entry> {
+        self.map.get_mut(key).filter(|e| !e.expired(now))
+    }
+
+    /// Checks every op at `plan.now_ms`; applies them all when none is refused.
+    pub fn apply(&mut self, plan: &Plan) -> Applied {
+        let now = plan.now_ms;
+        if self.map.len() >= self.sweep_at.max(MIN_SWEEP) {
+            self.map.retain(|_, e| !e.expired(now));
+            self.sweep_at = self.map.len() * 2;
+        }
+        let mut refused: SmallVec<[Refused; 1]> = SmallVec::new();
+        for (i, op) in plan.ops.iter().enumerate() {
+            let entry = self.live(op.key(), now);
+            let value = match (op, entry) {
+                (Op::Claim { .. }, Some(_)) => Some(0),
+                (
+                    Op::Rate {
+                        limit, window_ms, ..
+                    },
+                    Some(Entry::Window { counted, .. }),
+                ) => {
+                    counted.retain(|(at, _)| at + window_ms > now);
+                    let n = counted.len();
+                    let limit = *limit as usize;
+                    (n >= limit).then(|| counted[n - limit].0 + window_ms - now)
+                }
+                (Op::Calls { limit, .. }, Some(Entry::Total(n, _))) => (*n >= *limit).then_some(*n),
+                (Op::Amount { limit, add, .. }, Some(Entry::Total(sum, _))) => {
+                    (sum.saturating_add(*add) > *limit).then_some(*sum)
+                }
+                (Op::Amount { limit, add, .. }, None) => (*add > *limit).then_some(0),
+                _ => None,
+            };
+            if let Some(value) = value {
+                refused.push(Refused { op: i, value });
+            }
+        }
+        if !refused.is_empty() {
+            return Applied::Refused(refused);
+        }
+        for op in &plan.ops {
+            let fresh = self.live(op.key(), now).is_none();
+            let key = op.key().to_owned();
+            match op {
+                Op::Claim { ttl_ms, .. } => {
+                    self.map.insert(key, Entry::Claimed(now + ttl_ms));
+                }
+                Op::Rate { window_ms, .. } => {
+                    let entry = self.map.entry(key).or_insert(Entry::Total(0, 0));
+                    if fresh || !matches!(entry, Entry::Window { .. }) {
+                        *entry = Entry::Window {
+                            counted: VecDeque::new(),
+                            window_ms: *window_ms,
+                        };
+                    }
+                    if let Entry::Window { counted, .. } = entry {
+                        counted.push_back((now, plan.member.as_str().into()));
+                    }
+                }
+                Op::Calls { ttl_ms, .. } | Op::Amount { ttl_ms, .. } => {
+                    let add = if let Op::Amount { add, .. } = op {
+                        *add
+                    } else {
+                        1
+                    };
+                    let entry = self.map.entry(key).or_insert(Entry::Total(0, 0));
+                    let before = match entry {
+                        Entry::Total(n, _) if !fresh => *n,
+                        _ => 0,
+                    };
+                    *entry = Entry::Total(before + add, now + ttl_ms);
+                }
+            }
+        }
+        Applied::Granted
+    }
+
+    /// Undoes an applied plan: the request certainly never reached the tool.
+    pub fn refund(&mut self, plan: &Plan) {
+        for op in &plan.ops {
+            match (op, self.map.get_mut(op.key())) {
+                (Op::Claim { .. }, Some(_)) => {
+                    self.map.remove(op.key());
+                }
+                (Op::Rate { .. }, Some(Entry::Window { counted, .. })) => {
+                    counted.retain(|(_, m)| **m != *plan.member);
+                }
+                (Op::Calls { .. }, Some(Entry::Total(n, _))) => *n = (*n - 1).max(0),
+                (Op::Amount { add, .. }, Some(Entry::Total(n, _))) => *n = (*n - add).max(0),
+                _ => {}
+            }
+        }
+    }
+}
+
+enum Msg {
+    Apply(Plan, oneshot::Sender<Applied>),
+    Refund(Plan, oneshot::Sender<()>),
+}
+
+/// The handle requests use; the task starts with the first plan (inside the runtime).
+#[derive(Default)]
+pub struct Memory {
+    tx: OnceLock<mpsc::Sender<Msg>>,
+}
+
+impl Memory {
+    fn sender(&self) -> &mpsc::Sender<Msg> {
+        self.tx.get_or_init(|| {
+            let (tx, mut rx) = mpsc::channel(QUEUE);
+            tokio::spawn(async move {
+                let mut engine = Engine::default();
+                while let Some(msg) = rx.recv().await {
+                    match msg {
+                        Msg::Apply(plan, answer) => {
+                            let _ = answer.send(engine.apply(&plan));
+                        }
+                        Msg::Refund(plan, done) => {
+                            engine.refund(&plan);
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+            tx
+        })
+    }
+
+    /// `None` when the queue is full or the task is gone: the caller fails closed.
+    pub async fn apply(&self, plan: Plan) -> Option<Applied> {
+        let (tx, rx) = oneshot::channel();
+        self.sender().try_send(Msg::Apply(plan, tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// Whether the refund was made.
+    pub async fn refund(&self, plan: Plan) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.sender().try_send(Msg::Refund(plan, tx)).is_err() {
+            return false;
+        }
+        rx.await.is_ok()
+    }
+}
