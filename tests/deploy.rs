@@ -24,6 +24,12 @@ fn yaml(path: &Path) -> Value {
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
+/// Every document of a file that may hold several (`---`), as `kubectl apply` reads it.
+fn docs(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
 /// The admin endpoints the probes and scrapers use (issue #4's admin listener).
 const HEALTHZ: &str = "/healthz";
 const READYZ: &str = "/readyz";
@@ -42,7 +48,7 @@ fn every_yaml_and_json_file_under_deploy_parses() {
             }
             match path.extension().and_then(|e| e.to_str()) {
                 Some("yaml" | "yml") => {
-                    yaml(&path);
+                    assert!(!docs(&path).is_empty(), "{path:?}: no document");
                 }
                 Some("json") => {
                     let text = std::fs::read_to_string(&path).unwrap();
@@ -84,11 +90,20 @@ fn base() -> Base {
         cfg.policies.as_deref(),
         Some(Path::new("/etc/toolgate/policies/tools"))
     );
-    // The pod's bundle path does not exist here; validate against the repo's bundle.
+    // The pod's bundle and mounted Secret do not exist here: validate against the repo's
+    // bundle and a password file of our own.
     cfg.policies = Some(root().join("policies/tools"));
+    let secret = tempfile::tempdir().unwrap();
+    let password_file = cfg.state.password_file.clone();
+    if password_file.is_some() {
+        let local = secret.path().join("password");
+        std::fs::write(&local, "placeholder\n").unwrap();
+        cfg.state.password_file = Some(local);
+    }
     cfg.validate()
         .unwrap_or_else(|e| panic!("deploy/kubernetes/toolgate.yaml: {e}"));
     cfg.policies = Some("/etc/toolgate/policies/tools".into());
+    cfg.state.password_file = password_file;
     Base {
         deployment: yaml(&k8s("deployment.yaml")),
         service: yaml(&k8s("service.yaml")),
@@ -363,25 +378,29 @@ fn the_base_is_typed_kubernetes_objects_with_no_unknown_field() {
     );
     assert!(!k.labels.is_empty());
     let mut kinds = Vec::new();
+    let mut containers = Vec::new();
     for r in &k.resources {
-        let v = yaml(&k8s(r));
-        let kind = v["kind"].as_str().unwrap_or_default().to_owned();
-        match kind.as_str() {
-            "Deployment" => {
-                let d: Deployment = typed(&v, r);
-                let pod = d.spec.template.spec.expect("a pod spec");
-                assert!(pod.containers.iter().any(|c| c.name == "toolgate"), "{r}");
+        for v in docs(&k8s(r)) {
+            let kind = v["kind"].as_str().unwrap_or_default().to_owned();
+            match kind.as_str() {
+                "Deployment" => {
+                    let d: Deployment = typed(&v, r);
+                    let pod = d.spec.template.spec.expect("a pod spec");
+                    containers.extend(pod.containers.into_iter().map(|c| c.name));
+                }
+                "Service" => {
+                    let _: Service = typed(&v, r);
+                }
+                "NetworkPolicy" => {
+                    let _: NetworkPolicy = typed(&v, r);
+                }
+                other => panic!("{r}: unexpected kind {other}"),
             }
-            "Service" => {
-                let _: Service = typed(&v, r);
-            }
-            "NetworkPolicy" => {
-                let _: NetworkPolicy = typed(&v, r);
-            }
-            other => panic!("{r}: unexpected kind {other}"),
+            kinds.push(kind);
         }
-        kinds.push(kind);
     }
+    containers.sort();
+    assert_eq!(containers, ["payments-api", "redis", "toolgate"]);
     for g in &k.config_map_generator {
         for f in &g.files {
             assert!(k8s(f).is_file(), "{}: {f}", g.name);
@@ -395,7 +414,10 @@ fn the_base_is_typed_kubernetes_objects_with_no_unknown_field() {
             "ConfigMap",
             "ConfigMap",
             "Deployment",
+            "Deployment",
             "NetworkPolicy",
+            "NetworkPolicy",
+            "Service",
             "Service"
         ]
     );
@@ -455,17 +477,23 @@ fn the_pod_monitor_scrapes_the_admin_metrics() {
 mod run;
 
 /// The probes' and scrapers' endpoints, asked of a real `toolgate serve` with the pod's
-/// config.
+/// config, its state in memory: the pod's Redis and mounted Secret do not exist here.
 #[test]
 fn admin_endpoints_used_by_probes_and_scrapers_answer() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let admin = free.local_addr().unwrap();
     drop(free);
     let admin_arg = admin.to_string();
+    let mut pod_config = yaml(&k8s("toolgate.yaml"));
+    pod_config.as_object_mut().unwrap().remove("state");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("toolgate.yaml");
+    // JSON is YAML: the loader reads it as the pod's file minus `state`.
+    std::fs::write(&config, pod_config.to_string()).unwrap();
     let _gate = run::Running::start(&[
         "serve",
         "--config",
-        "deploy/kubernetes/toolgate.yaml",
+        config.to_str().unwrap(),
         "--policies",
         "policies/tools",
         "--listen",
