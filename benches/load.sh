@@ -7,8 +7,9 @@
 # create_payout with a 1 KiB arguments object and approval headers ALLOW, delete_customer
 # as a finance operator refused: HTTP 200 + JSON-RPC error, never forwarded). Prints
 # requests/s, p50 and p99 (medians of interleaved repeats), the ratios toolgate/nginx,
-# toolgate/auth_request and MCP/REST, a fixed-rate run's added latency, a reload under
-# load, and toolgate's RSS.
+# toolgate/auth_request and MCP/REST, a fixed-rate run's added latency (with a stateful
+# row: the header route under a rate_limit counted on a local Redis, one round trip per
+# request), a reload under load, and toolgate's RSS.
 #
 #   bash benches/load.sh                 # 3 interleaved repeats of 10 s, fixed rate, reload
 #   bash benches/load.sh --quick         # 1 repeat of 5 s, shorter fixed-rate runs, no soak
@@ -20,7 +21,8 @@
 # (override with LOAD_CPU / SERVER_CPU). Traffic goes to 127.0.0.1 only; every run is bounded.
 # The MCP payout's approval (x-approved-at) is stamped once, a minute before the runs: a
 # run past the bundle's 1h max_age would DEFER it, which the report flags as a WARNING.
-# Needs wrk, nginx (with auth_request) and curl: installed with apt-get when missing.
+# Needs wrk, nginx (with auth_request), curl and redis-server: installed with apt-get when
+# missing.
 # Never run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq
@@ -68,6 +71,7 @@ BIN=$ROOT/target/release
 # --- servers -----------------------------------------------------------------------------
 UP_PORT=18080 NGINX_PORT=18081 AUTHREQ_PORT=18082 TG_PORT=18000 TG_ADMIN=18901
 TG_MCP_PORT=18002 TG_MCP_ADMIN=18902
+TG_STATE_PORT=18003 TG_STATE_ADMIN=18903 REDIS_PORT=16379
 TMP=$(mktemp -d /tmp/toolgate-load.XXXXXX)
 PIDS=()
 cleanup() {
@@ -184,7 +188,41 @@ taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate-mcp.yaml"
 TG_MCP_PID=$!
 PIDS+=($TG_MCP_PID)
 
+# A third toolgate: the example bundle with a counted limit on the header route
+# (rate_limit:100000/10s per actor, never reached at the fixed rate, so every request pays
+# one check-and-count round trip and is forwarded), its state on a local redis-server
+# started here and pinned with the servers. It measures what the round trip adds.
+mkdir -p "$TMP/state/policies" "$TMP/state/audit" "$TMP/state/redis"
+cp -r "$ROOT/policies/tools" "$TMP/state/policies/bundle"
+sed -i 's|^      path: /payments/v1/payouts/{id}$|&\n      constraints: ["rate_limit:100000/10s per actor"]|' \
+  "$TMP/state/policies/bundle/routes.yaml"
+grep -q 'rate_limit:100000/10s per actor' "$TMP/state/policies/bundle/routes.yaml" || {
+  echo "could not add the counted limit to the stateful bundle" >&2
+  exit 1
+}
+taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port $REDIS_PORT --save "" \
+  --appendonly no --dir "$TMP/state/redis" --logfile "$TMP/state/redis/redis.log" &
+PIDS+=($!)
+cat >"$TMP/toolgate-state.yaml" <<EOF
+apiVersion: toolgate.dev/v1alpha1
+kind: Config
+listen: 127.0.0.1:$TG_STATE_PORT
+admin_listen: 127.0.0.1:$TG_STATE_ADMIN
+upstream:
+  url: http://127.0.0.1:$UP_PORT
+policies: $TMP/state/policies/bundle
+audit:
+  sink: file
+  path: $TMP/state/audit/audit.jsonl
+state:
+  url: redis://127.0.0.1:$REDIS_PORT/0
+EOF
+wait_port $REDIS_PORT
+taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate-state.yaml" >/dev/null 2>"$TMP/toolgate-state.log" &
+PIDS+=($!)
+
 wait_port $UP_PORT
+wait_port $TG_STATE_PORT
 wait_port $NGINX_PORT
 wait_port $AUTHREQ_PORT
 wait_port $TG_PORT
@@ -417,7 +455,8 @@ done
 
 # --- fixed rate --------------------------------------------------------------------------
 echo "== fixed rate: examples/loadgen --rate $RATE --connections $CONNS --duration ${RATE_DURATION}s"
-FIXED=(direct nginx toolgate_headers)
+FIXED=(direct nginx toolgate_headers toolgate_stateful)
+PORT[toolgate_stateful]=$TG_STATE_PORT
 declare -A FP50 FP99
 for t in "${FIXED[@]}"; do
   args=(--url "http://127.0.0.1:${PORT[$t]}/payments/v1/payouts/po_1" --rate "$RATE"
@@ -530,6 +569,9 @@ for t in "${FIXED[@]}"; do
   added=$(awk -v a="${FP50[$t]}" -v b="${FP50[direct]}" 'BEGIN {printf "%+.3f", a - b}')
   printf '  %-18s p50 %s ms  p99 %s ms  added p50 over direct %s ms\n' "$t" "${FP50[$t]}" "${FP99[$t]}" "$added"
 done
+awk -v a="${FP50[toolgate_stateful]}" -v b="${FP50[toolgate_headers]}" -v x="${FP99[toolgate_stateful]}" -v y="${FP99[toolgate_headers]}" \
+  'BEGIN {printf "stateful (rate_limit on Redis) over stateless, fixed rate: p50 %+.3f ms (%.2fx), p99 %+.3f ms (%.2fx)\n", a - b, a / b, x - y, x / y}'
+echo "stateful sidecar's round trips (toolgate_state_checks_total):$(curl -s "http://127.0.0.1:$TG_STATE_ADMIN/metrics" | awk '/^toolgate_state_checks_total/ {printf " %s %s;", $1, $2}')"
 echo "toolgate RSS: ${RSS_START} MB at start, ${RSS_AFTER} MB after the closed-loop runs, ${RSS_END} MB at the end"
 echo "toolgate (MCP bundle) RSS: ${MCP_RSS_START} MB at start, ${MCP_RSS_AFTER} MB after the closed-loop runs, $(rss $TG_MCP_PID) MB at the end"
 [ -z "$SOAK_LINE" ] || echo "$SOAK_LINE"

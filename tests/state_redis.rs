@@ -70,3 +70,94 @@ async fn counted_limits_hold_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     state_cases::one_replica_behaviours(Some(&cluster.url())).await;
 }
+
+/// The in-process engine and the Redis script are one semantics: the same plans (claims,
+/// sliding windows, run counts, day sums, several ops at once, refunds) at the same
+/// instants get the same answers, over a fixed-seed random sequence of 600 plans.
+#[tokio::test]
+#[ignore = "needs redis-server (Debian package redis-server); .ci/run installs it and runs ignored tests"]
+async fn the_memory_engine_and_the_redis_script_agree() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    use toolgate::config::StateConfig;
+    use toolgate::metrics::Metrics;
+    use toolgate::state::plan::Op;
+    use toolgate::state::{Engine, Plan, StateStore};
+
+    let redis = RedisServer::start();
+    let cfg = StateConfig {
+        url: redis.url(),
+        timeout: toolgate::config::HumanDuration::secs(2),
+        ..StateConfig::default()
+    };
+    let metrics = Metrics::new(&prometheus::Registry::new(), "test").unwrap();
+    let store = StateStore::connect(&cfg, metrics.state.clone())
+        .await
+        .unwrap();
+    let mut engine = Engine::default();
+    let seed = [7u8; 32];
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
+    // (kind, key, step ms, amount, refund?)
+    let op = (
+        0u8..4,
+        0u8..3,
+        0i64..1500,
+        0i64..4000,
+        proptest::bool::weighted(0.1),
+    );
+    let plans = proptest::collection::vec(proptest::collection::vec(op, 1..4), 600);
+    let sequence = plans.new_tree(&mut runner).unwrap().current();
+    let mut now = 1_773_655_200_000i64;
+    let mut refused = 0;
+    for (i, ops) in sequence.into_iter().enumerate() {
+        now += ops[0].2;
+        let mut plan = Plan {
+            ops: Default::default(),
+            now_ms: now,
+            member: format!("m{i}"),
+            what: Default::default(),
+        };
+        for (kind, key, _, amount, _) in &ops {
+            let op = match kind {
+                0 => Op::Claim {
+                    key: format!("{{t:}}jti:{key}"),
+                    ttl_ms: 3000,
+                },
+                // Counts and sums expire by Redis's own clock (a key's TTL collects it),
+                // which this sequence's quick virtual time does not move: they outlive it.
+                1 => Op::Rate {
+                    key: format!("{{t:}}rate:{key}"),
+                    limit: 3,
+                    window_ms: 2000,
+                },
+                2 => Op::Calls {
+                    key: format!("{{t:}}calls:{key}"),
+                    limit: 4,
+                    ttl_ms: 3_600_000,
+                },
+                _ => Op::Amount {
+                    key: format!("{{t:}}amount:{key}"),
+                    limit: 9000,
+                    add: *amount,
+                    ttl_ms: 3_600_000,
+                },
+            };
+            if !plan.ops.iter().any(|o| o.key() == op.key()) {
+                plan.ops.push(op);
+            }
+        }
+        let want = engine.apply(&plan);
+        let got = store.apply(&plan).await.unwrap();
+        assert_eq!(got, want, "plan {i} at {now}: {plan:?}");
+        refused += usize::from(matches!(got, toolgate::state::Applied::Refused(_)));
+        if ops[0].4 && got == toolgate::state::Applied::Granted {
+            engine.refund(&plan);
+            store.refund(plan).await;
+        }
+    }
+    // Both outcomes were exercised, not only one.
+    assert!((100..500).contains(&refused), "{refused} of 600 refused");
+}

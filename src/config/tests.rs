@@ -185,3 +185,65 @@ fn ops_sections_are_validated_with_their_paths() {
         .to_string()
         .starts_with("audit.path"));
 }
+
+#[test]
+fn state_urls_are_checked_and_passwords_never_come_from_them() {
+    let table: &[(&str, Result<StateKind, &str>)] = &[
+        ("memory", Ok(StateKind::Memory)),
+        ("redis://127.0.0.1:6379/0", Ok(StateKind::Redis)),
+        ("rediss://redis.internal:6380/2", Ok(StateKind::Redis)),
+        ("redis://toolgate@redis:6379/0", Ok(StateKind::Redis)),
+        ("redis+cluster://a:7000,b:7001", Ok(StateKind::RedisCluster)),
+        ("rediss+cluster://a:7000", Ok(StateKind::RedisCluster)),
+        (
+            "redis://user:hunter2@redis:6379/0",
+            Err("must not carry a password"),
+        ),
+        (
+            "redis://:hunter2@redis:6379/0",
+            Err("must not carry a password"),
+        ),
+        ("redis://a:1,b:2", Err("use redis+cluster://")),
+        ("redis+cluster://a:1,,b:2", Err("names no host")),
+        ("redis://", Err("names no host")),
+        ("http://redis:6379", Err("unknown scheme")),
+        ("Memory", Err("must be memory")),
+    ];
+    for (url, want) in table {
+        let cfg = StateConfig {
+            url: (*url).into(),
+            ..StateConfig::default()
+        };
+        match (cfg.kind(), want) {
+            (Ok(got), Ok(w)) => assert_eq!(got, *w, "{url}"),
+            (Err(got), Err(w)) => assert!(got.contains(w), "{url}: {got}"),
+            (got, w) => panic!("{url}: got {got:?}, want {w:?}"),
+        }
+    }
+}
+
+#[test]
+fn state_problems_are_reported_with_their_paths() {
+    let cfg = Config::parse(&minimal(
+        "state:\n  url: redis://u:p@r:6379/0\n  timeout: 0s\n  key_prefix: \"a{b}\"\n  password_file: /nonexistent/pw\n  password_env: PW\n  run_ttl: 0s\n",
+    ))
+    .unwrap();
+    let e = cfg.validate().unwrap_err().to_string();
+    for path in [
+        "state.url",
+        "state.timeout",
+        "state.key_prefix",
+        "state.password_file",
+        "state.password_env",
+        "state.run_ttl",
+    ] {
+        assert!(e.contains(path), "{path} missing from:\n{e}");
+    }
+    let cfg = Config::parse(&minimal("state:\n  password_env: PW\n")).unwrap();
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("only used with a Redis url"), "{e}");
+    assert_eq!(
+        Config::default().state.timeout.get(),
+        Duration::from_millis(50)
+    );
+}

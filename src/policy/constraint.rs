@@ -2,6 +2,8 @@
 //! `require_approval: true`, `required_role:platform_admin`, `timeout:300s`,
 //! "business-hours only", ...) parsed into one typed [`Constraint`].
 
+use super::counters;
+pub use super::counters::grammar_of;
 use super::model::normalize_label;
 use super::requirements::{Counted, Limit, Per, Requirements, WindowId};
 
@@ -115,7 +117,7 @@ pub fn parse(text: &str) -> Constraint {
     } else if AMOUNT.contains(&key) {
         number(value).map_or(Constraint::Unrecognized, Constraint::MaxAmount)
     } else if key == "rate_limit" {
-        rate_limit(value).unwrap_or(Constraint::Unrecognized)
+        counters::rate_limit(value).unwrap_or(Constraint::Unrecognized)
     } else if key == "max_calls_per_run" {
         match value.parse() {
             Ok(n) if n >= 1 => Constraint::MaxCallsPerRun(n),
@@ -123,67 +125,15 @@ pub fn parse(text: &str) -> Constraint {
         }
     } else if key == "daily_amount_limit" {
         let amount = match value.split_once(char::is_whitespace) {
-            Some((n, _)) if per_of(value, n) == Some(Per::Actor) => n,
+            Some((n, _)) if counters::per_of(value, n) == Some(Per::Actor) => n,
             Some(_) => return Constraint::Unrecognized,
             None => value,
         };
         number(amount)
-            .filter(|n| *n <= MAX_DAILY_AMOUNT)
+            .filter(|n| *n <= counters::MAX_DAILY_AMOUNT)
             .map_or(Constraint::Unrecognized, Constraint::DailyAmountLimit)
     } else {
         Constraint::Unrecognized
-    }
-}
-
-/// The most a rate limit may count in one window: the sliding window keeps one entry per
-/// counted request, so this bounds the state one key holds.
-pub const MAX_RATE: u32 = 100_000;
-/// The largest daily amount: sums are kept in thousandths of a unit, exactly, as long as
-/// they stay below 2^53.
-pub const MAX_DAILY_AMOUNT: f64 = 1e12;
-/// The longest rate window.
-pub const MAX_RATE_WINDOW_MS: u64 = 86_400_000;
-
-/// `5/1m per actor`, `100/30s per route`, `10/h` (per route).
-fn rate_limit(value: &str) -> Option<Constraint> {
-    let (count, rest) = value.split_once('/')?;
-    let limit: u32 = count
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| (1..=MAX_RATE).contains(n))?;
-    let rest = rest.trim();
-    let (window, per) = match rest.split_once(char::is_whitespace) {
-        Some((w, _)) => (w, per_of(rest, w)?),
-        None => (rest, Per::Route),
-    };
-    // `5/m` is five a minute.
-    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
-        window.to_owned()
-    } else {
-        format!("1{window}")
-    };
-    let seconds = parse_seconds(&window).filter(|s| *s >= 1.0)?;
-    let window_ms = (seconds * 1000.0).round() as u64;
-    (window_ms <= MAX_RATE_WINDOW_MS).then_some(Constraint::RateLimit {
-        limit,
-        window_ms,
-        per,
-    })
-}
-
-/// What follows `head` in `text`: `per actor|run|route`.
-fn per_of(text: &str, head: &str) -> Option<Per> {
-    let tail = text[head.len()..].trim();
-    let who = tail.strip_prefix("per")?;
-    if !who.starts_with(char::is_whitespace) {
-        return None;
-    }
-    match who.trim().to_ascii_lowercase().as_str() {
-        "actor" => Some(Per::Actor),
-        "run" => Some(Per::Run),
-        "route" | "tool" => Some(Per::Route),
-        _ => None,
     }
 }
 
@@ -220,7 +170,7 @@ fn list(value: &str) -> Option<Vec<Box<str>>> {
     (!items.is_empty()).then_some(items)
 }
 
-fn number(value: &str) -> Option<f64> {
+pub(super) fn number(value: &str) -> Option<f64> {
     let n: f64 = value.trim().parse().ok()?;
     (n.is_finite() && n >= 0.0).then_some(n)
 }

@@ -1,13 +1,79 @@
-//! Counted limits (`rate_limit`, `max_calls_per_run`, `daily_amount_limit`): what evaluation
+//! Counted limits (`rate_limit`, `max_calls_per_run`, `daily_amount_limit`): how they are
+//! written, what evaluation
 //! checks before anything is counted (the facts a count is keyed by, an amount that alone
 //! exceeds the day's budget), and which counted limits are in force for an evaluated
 //! request. The counting is the runtime's, in the state store, after an ALLOW.
 
+use super::constraint::Constraint;
 use super::eval::InForce;
 use super::facts::Facts;
 use super::issue::{IssueCode, IssueSet};
+use super::model::normalize_label;
 use super::model::{Outcome, Policy, PreparedAction};
 use super::requirements::{Counted, Limit, Per};
+
+/// The most a rate limit may count in one window: the sliding window keeps one entry per
+/// counted request, so this bounds the state one key holds.
+pub const MAX_RATE: u32 = 100_000;
+/// The largest daily amount: sums are kept in thousandths of a unit, exactly, as long as
+/// they stay below 2^53.
+pub const MAX_DAILY_AMOUNT: f64 = 1e12;
+/// The longest rate window.
+pub const MAX_RATE_WINDOW_MS: u64 = 86_400_000;
+
+/// How a counted limit is written, for a constraint that starts like one but does not parse.
+pub fn grammar_of(text: &str) -> Option<&'static str> {
+    let key = normalize_label(text.split([':', '=']).next().unwrap_or(""));
+    match key.as_str() {
+        "rate_limit" => Some("rate_limit:N/WINDOW per actor|run|route, N from 1 to 100000, WINDOW from 1s to 24h in s, m or h, e.g. rate_limit:5/1m per actor"),
+        "max_calls_per_run" => Some("max_calls_per_run:N, N at least 1"),
+        "daily_amount_limit" => Some("daily_amount_limit:N per actor, N from 0 to 1e12"),
+        _ => None,
+    }
+}
+
+/// `5/1m per actor`, `100/30s per route`, `10/h` (per route).
+pub(super) fn rate_limit(value: &str) -> Option<Constraint> {
+    let (count, rest) = value.split_once('/')?;
+    let limit: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_RATE).contains(n))?;
+    let rest = rest.trim();
+    let (window, per) = match rest.split_once(char::is_whitespace) {
+        Some((w, _)) => (w, per_of(rest, w)?),
+        None => (rest, Per::Route),
+    };
+    // `5/m` is five a minute.
+    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
+        window.to_owned()
+    } else {
+        format!("1{window}")
+    };
+    let seconds = super::constraint::parse_seconds(&window).filter(|s| *s >= 1.0)?;
+    let window_ms = (seconds * 1000.0).round() as u64;
+    (window_ms <= MAX_RATE_WINDOW_MS).then_some(Constraint::RateLimit {
+        limit,
+        window_ms,
+        per,
+    })
+}
+
+/// What follows `head` in `text`: `per actor|run|route`.
+pub(super) fn per_of(text: &str, head: &str) -> Option<Per> {
+    let tail = text[head.len()..].trim();
+    let who = tail.strip_prefix("per")?;
+    if !who.starts_with(char::is_whitespace) {
+        return None;
+    }
+    match who.trim().to_ascii_lowercase().as_str() {
+        "actor" => Some(Per::Actor),
+        "run" => Some(Per::Run),
+        "route" | "tool" => Some(Per::Route),
+        _ => None,
+    }
+}
 
 fn present(value: Option<&str>) -> bool {
     value.is_some_and(|v| !v.trim().is_empty())

@@ -15,7 +15,10 @@ for i = 1, #KEYS do
   local kind, a, b = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local key = KEYS[i]
   if kind == 'c' then
-    if redis.call('EXISTS', key) == 1 then
+    -- Used until the instant stored (the sidecar's clock, like every other check here);
+    -- the key's own expiry only collects it.
+    local until_ms = tonumber(redis.call('GET', key) or '0')
+    if until_ms > now then
       refused[#refused + 1] = i - 1
       refused[#refused + 1] = 0
     end
@@ -51,7 +54,7 @@ for i = 1, #KEYS do
   local kind, a, b, c = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
   local key = KEYS[i]
   if kind == 'c' then
-    redis.call('SET', key, '1', 'PX', a)
+    redis.call('SET', key, now + tonumber(a), 'PX', a)
   elseif kind == 'r' then
     redis.call('ZADD', key, now, member)
     redis.call('PEXPIRE', key, b)

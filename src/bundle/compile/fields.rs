@@ -174,10 +174,13 @@ pub(super) fn constraints(
                 file,
                 c.referenced,
                 &here,
-                format!(
-                    "constraint {:?} is not recognized (see the constraint vocabulary, e.g. \"approval required\", \"required_role:platform_admin\", \"max_amount:10000\")",
-                    c.value
-                ),
+                match constraint::grammar_of(&c.value) {
+                    Some(grammar) => format!("constraint {:?} is not recognized: write {grammar}", c.value),
+                    None => format!(
+                        "constraint {:?} is not recognized (see the constraint vocabulary, e.g. \"approval required\", \"required_role:platform_admin\", \"max_amount:10000\")",
+                        c.value
+                    ),
+                },
             ),
             Err(ApplyError::UnknownWindow(w)) => sink.at(
                 file,
