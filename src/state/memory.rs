@@ -192,3 +192,68 @@ impl Memory {
         rx.await.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(now_ms: i64, member: &str, ops: Vec<Op>) -> Plan {
+        Plan {
+            ops: ops.into(),
+            now_ms,
+            member: member.into(),
+            what: SmallVec::new(),
+        }
+    }
+
+    fn rate() -> Op {
+        Op::Rate {
+            key: "r".into(),
+            limit: 2,
+            window_ms: 1000,
+        }
+    }
+
+    fn refused(op: usize, value: i64) -> Applied {
+        Applied::Refused(smallvec::smallvec![Refused { op, value }])
+    }
+
+    #[test]
+    fn a_sliding_window_says_when_the_next_request_counts() {
+        let mut e = Engine::default();
+        assert_eq!(e.apply(&plan(0, "a", vec![rate()])), Applied::Granted);
+        assert_eq!(e.apply(&plan(400, "b", vec![rate()])), Applied::Granted);
+        // The oldest of the two leaves the window at 1000.
+        assert_eq!(e.apply(&plan(900, "c", vec![rate()])), refused(0, 100));
+        assert_eq!(e.apply(&plan(1000, "d", vec![rate()])), Applied::Granted);
+        assert_eq!(e.apply(&plan(1100, "e", vec![rate()])), refused(0, 300));
+    }
+
+    #[test]
+    fn a_plan_is_applied_whole_or_not_at_all() {
+        let mut e = Engine::default();
+        let amount = |add| Op::Amount {
+            key: "a".into(),
+            limit: 1000,
+            add,
+            ttl_ms: 10_000,
+        };
+        let claim = Op::Claim {
+            key: "j".into(),
+            ttl_ms: 10_000,
+        };
+        assert_eq!(e.apply(&plan(0, "a", vec![amount(900)])), Applied::Granted);
+        // Over the budget: the claim and the window entry beside it are not taken either.
+        let both = plan(1, "b", vec![claim.clone(), rate(), amount(200)]);
+        assert_eq!(e.apply(&both), refused(2, 900));
+        let ok = plan(2, "c", vec![claim.clone(), rate(), amount(100)]);
+        assert_eq!(e.apply(&ok), Applied::Granted);
+        assert_eq!(e.apply(&plan(3, "d", vec![claim.clone()])), refused(0, 0));
+        // Given back: the claim, the window entry and the amount.
+        e.refund(&ok);
+        assert_eq!(
+            e.apply(&plan(4, "e", vec![claim, amount(100)])),
+            Applied::Granted
+        );
+    }
+}

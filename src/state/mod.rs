@@ -143,12 +143,12 @@ impl StateStore {
 
     /// A planner for a request judged at `now`.
     pub fn planner(&self, now: Timestamp) -> Planner<'_> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         Planner {
             prefix: &self.prefix,
             run_ttl_ms: self.run_ttl_ms,
             now,
-            member: format!("{:x}-{seq:x}", self.nonce),
+            nonce: self.nonce,
+            seq: &self.seq,
         }
     }
 

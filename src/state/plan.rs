@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A subject longer than this is keyed by its SHA-256 instead, so a key stays small.
@@ -99,7 +100,11 @@ pub struct Planner<'a> {
     pub prefix: &'a str,
     pub run_ttl_ms: i64,
     pub now: Timestamp,
-    pub member: String,
+    /// The plan's sliding-window entries are named `{nonce}-{seq}` (this process, then a
+    /// sequence), taken only when there is a plan: most requests need no state and pay
+    /// nothing for one.
+    pub nonce: u64,
+    pub seq: &'a AtomicU64,
 }
 
 impl Planner<'_> {
@@ -116,7 +121,7 @@ impl Planner<'_> {
         let mut plan = Plan {
             ops: SmallVec::new(),
             now_ms,
-            member: self.member,
+            member: String::new(),
             what: SmallVec::new(),
         };
         if let Some((jti, until)) = claim {
@@ -166,6 +171,10 @@ impl Planner<'_> {
                 plan.ops.push(op);
                 plan.what.push(What::Limit(c.limit));
             }
+        }
+        if !plan.ops.is_empty() {
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            plan.member = format!("{:x}-{seq:x}", self.nonce);
         }
         plan
     }
@@ -239,7 +248,8 @@ mod tests {
             prefix: "toolgate:",
             run_ttl_ms: 86_400_000,
             now: "2026-03-16T10:00:00Z".parse().unwrap(),
-            member: "m".into(),
+            nonce: 1,
+            seq: &AtomicU64::new(0),
         }
         .plan(
             "payout",
@@ -294,7 +304,8 @@ mod tests {
             prefix: "p",
             run_ttl_ms: 1,
             now: Timestamp::UNIX_EPOCH,
-            member: "m".into(),
+            nonce: 1,
+            seq: &AtomicU64::new(0),
         }
         .plan("r", None, [c.clone(), c].iter(), &facts);
         assert_eq!(plan.ops.len(), 1);
