@@ -117,7 +117,18 @@ pub fn parse(text: &str) -> Constraint {
     } else if AMOUNT.contains(&key) {
         number(value).map_or(Constraint::Unrecognized, Constraint::MaxAmount)
     } else if key == "rate_limit" {
-        counters::rate_limit(value).unwrap_or(Constraint::Unrecognized)
+        match counters::rate_limit(value) {
+            Some(Limit::Rate {
+                limit,
+                window_ms,
+                per,
+            }) => Constraint::RateLimit {
+                limit,
+                window_ms,
+                per,
+            },
+            _ => Constraint::Unrecognized,
+        }
     } else if key == "max_calls_per_run" {
         match value.parse() {
             Ok(n) if n >= 1 => Constraint::MaxCallsPerRun(n),

@@ -4,12 +4,9 @@
 //! exceeds the day's budget), and which counted limits are in force for an evaluated
 //! request. The counting is the runtime's, in the state store, after an ALLOW.
 
-use super::constraint::Constraint;
-use super::eval::InForce;
 use super::facts::Facts;
 use super::issue::{IssueCode, IssueSet};
 use super::model::normalize_label;
-use super::model::{Outcome, Policy, PreparedAction};
 use super::requirements::{Counted, Limit, Per};
 
 /// The most a rate limit may count in one window: the sliding window keeps one entry per
@@ -32,8 +29,8 @@ pub fn grammar_of(text: &str) -> Option<&'static str> {
     }
 }
 
-/// `5/1m per actor`, `100/30s per route`, `10/h` (per route).
-pub(super) fn rate_limit(value: &str) -> Option<Constraint> {
+/// `5/1m per actor`, `100/30s per route`, `10/h` (per route): a [`Limit::Rate`].
+pub(super) fn rate_limit(value: &str) -> Option<Limit> {
     let (count, rest) = value.split_once('/')?;
     let limit: u32 = count
         .trim()
@@ -46,18 +43,27 @@ pub(super) fn rate_limit(value: &str) -> Option<Constraint> {
         None => (rest, Per::Route),
     };
     // `5/m` is five a minute.
-    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
-        window.to_owned()
-    } else {
-        format!("1{window}")
+    let digits = window
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(window.len());
+    let count: u64 = match &window[..digits] {
+        "" => 1,
+        n => n.parse().ok()?,
     };
-    let seconds = super::constraint::parse_seconds(&window).filter(|s| *s >= 1.0)?;
-    let window_ms = (seconds * 1000.0).round() as u64;
-    (window_ms <= MAX_RATE_WINDOW_MS).then_some(Constraint::RateLimit {
-        limit,
-        window_ms,
-        per,
-    })
+    let unit_ms: u64 = match &window[digits..] {
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    let window_ms = count.checked_mul(unit_ms)?;
+    (1000..=MAX_RATE_WINDOW_MS)
+        .contains(&window_ms)
+        .then_some(Limit::Rate {
+            limit,
+            window_ms,
+            per,
+        })
 }
 
 /// What follows `head` in `text`: `per actor|run|route`.
@@ -110,33 +116,5 @@ pub(super) fn check(counters: &[Counted], facts: &Facts<'_>, issues: &mut IssueS
                 }
             }
         }
-    }
-}
-
-impl Policy {
-    /// The counted limits in force for `action` evaluated on `facts` as `outcome`: the
-    /// action's own and its static rules', and those of the dynamic rules that applied.
-    pub fn counters_in_force<'p>(
-        &'p self,
-        action: &'p PreparedAction,
-        facts: &Facts<'_>,
-        outcome: &Outcome,
-    ) -> impl Iterator<Item = &'p Counted> + 'p {
-        let env = facts.environment.as_deref().map(str::trim);
-        let dynamic: smallvec::SmallVec<[u16; 4]> = action
-            .dynamic_rules
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let rule = &self.rules[usize::from(i)];
-                !rule.require.counters.is_empty()
-                    && self.rule_in_force(rule, action, env, outcome.risk) == InForce::Yes
-            })
-            .collect();
-        action.requirements.counters.iter().chain(
-            dynamic
-                .into_iter()
-                .flat_map(move |i| self.rules[usize::from(i)].require.counters.iter()),
-        )
     }
 }

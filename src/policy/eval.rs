@@ -8,7 +8,7 @@ use super::issue::{IssueClass, IssueCode, IssueSet};
 use super::model::{
     normalize_label, ClassMask, Outcome, Policy, PreparedAction, QuestionTable, Rule,
 };
-use super::requirements::{NameSet, Requirements};
+use super::requirements::{Counted, NameSet, Requirements};
 use jiff::Timestamp;
 use std::sync::Arc;
 
@@ -361,5 +361,33 @@ fn limit(
             // Greater, or incomparable (NaN): never within the limit.
             Some(_) => issues.insert(exceeded),
         }
+    }
+}
+
+impl Policy {
+    /// The counted limits in force for `action` evaluated on `facts` as `outcome`: the
+    /// action's own and its static rules', and those of the dynamic rules that applied.
+    pub fn counters_in_force<'p>(
+        &'p self,
+        action: &'p PreparedAction,
+        facts: &Facts<'_>,
+        outcome: &Outcome,
+    ) -> impl Iterator<Item = &'p Counted> + 'p {
+        let env = facts.environment.as_deref().map(str::trim);
+        let dynamic: smallvec::SmallVec<[u16; 4]> = action
+            .dynamic_rules
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let rule = &self.rules[usize::from(i)];
+                !rule.require.counters.is_empty()
+                    && self.rule_in_force(rule, action, env, outcome.risk) == InForce::Yes
+            })
+            .collect();
+        action.requirements.counters.iter().chain(
+            dynamic
+                .into_iter()
+                .flat_map(move |i| self.rules[usize::from(i)].require.counters.iter()),
+        )
     }
 }
