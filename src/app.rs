@@ -5,6 +5,7 @@
 //! records and flush them, then stop the admin listener.
 
 use crate::admin::Admin;
+use crate::api::DecisionApi;
 use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::headers::RequestIds;
@@ -32,6 +33,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Listeners {
     pub proxy: TcpListener,
     pub admin: TcpListener,
+    /// The decision API's (`decision_api.listen`), when it is on.
+    pub api: Option<TcpListener>,
 }
 
 /// A loaded sidecar, ready to run: its bundles passed validation and their own tests, are
@@ -136,12 +139,28 @@ impl Sidecar {
             max_body_bytes: cfg.limits.max_body_bytes,
             body_read_timeout: cfg.limits.body_read_timeout.get(),
         });
+        let (stop_api, api_stopped) = oneshot::channel::<()>();
+        let api = match listeners.api {
+            Some(l) => Some(start_api(
+                &cfg,
+                &admin.live,
+                &ops,
+                &admin.clock,
+                l,
+                api_stopped,
+            )?),
+            None => None,
+        };
         let (stop_admin, admin_stopped) = oneshot::channel::<()>();
         let admin = tokio::spawn(admin.run(listeners.admin, async move {
             let _ = admin_stopped.await;
         }));
 
         let served = server.run(listeners.proxy, shutdown).await;
+        let _ = stop_api.send(());
+        if let Some(api) = api {
+            finish("decision API", api).await;
+        }
 
         // Every drained request has dropped its trail: its record is queued, or pending on a
         // candidate evaluation. Wait for those, then write everything out.
@@ -155,12 +174,110 @@ impl Sidecar {
         tracing::info!(dropped = ops.audit.dropped(), "audit trail flushed");
         drop(triggers);
         let _ = stop_admin.send(());
-        match admin.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "admin listener failed"),
-            Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
-            Ok(Ok(())) => {}
-        }
+        finish("admin", admin).await;
         served
+    }
+
+    /// `toolgate api`: the decision API and the admin listener, no proxy. Serves until
+    /// `shutdown` completes, then writes out the audit trail.
+    pub async fn run_api(
+        self,
+        admin_listener: TcpListener,
+        api_listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Sidecar {
+            cfg,
+            live,
+            candidate,
+            ops,
+            clock,
+            triggers,
+        } = self;
+        let admin = Arc::new(Admin {
+            live,
+            candidate,
+            ops: ops.clone(),
+            clock,
+            draining: Arc::default(),
+            ids: RequestIds::default(),
+            max_body_bytes: cfg.limits.max_body_bytes,
+            body_read_timeout: cfg.limits.body_read_timeout.get(),
+        });
+        let (stop_api, api_stopped) = oneshot::channel::<()>();
+        let api = start_api(
+            &cfg,
+            &admin.live,
+            &ops,
+            &admin.clock,
+            api_listener,
+            api_stopped,
+        )?;
+        let (stop_admin, admin_stopped) = oneshot::channel::<()>();
+        let admin = tokio::spawn(admin.run(admin_listener, async move {
+            let _ = admin_stopped.await;
+        }));
+        shutdown.await;
+        let _ = stop_api.send(());
+        finish("decision API", api).await;
+        ops.audit.flush_and_close().await;
+        drop(triggers);
+        let _ = stop_admin.send(());
+        finish("admin", admin).await;
+        Ok(())
+    }
+}
+
+/// Starts the decision API on `listener` with the keys file, TLS as the proxy's.
+fn start_api(
+    cfg: &Config,
+    live: &Reloader,
+    ops: &Arc<Ops>,
+    clock: &Clock,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let path = cfg
+        .decision_api
+        .keys_file
+        .as_deref()
+        .context("decision_api.keys_file: required with decision_api.listen")?;
+    let (keys, watch) = crate::api::load_keys(path)?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::server::tls::acceptor(
+            &t.cert,
+            &t.key,
+            t.client_ca.as_deref(),
+        )?),
+        None => None,
+    };
+    let api = Arc::new(DecisionApi {
+        snapshot: live.snapshot().clone(),
+        keys,
+        ops: ops.clone(),
+        clock: clock.clone(),
+        ids: RequestIds::default(),
+        max_body_bytes: cfg.limits.max_body_bytes,
+        body_read_timeout: cfg.limits.body_read_timeout.get(),
+        header_read_timeout: cfg.limits.header_read_timeout.get(),
+    });
+    Ok(tokio::spawn(async move {
+        let served = api
+            .run(listener, tls, async move {
+                let _ = stop.await;
+            })
+            .await;
+        watch.abort();
+        served
+    }))
+}
+
+/// Waits for a listener's task, logging how it ended.
+async fn finish(what: &str, task: JoinHandle<anyhow::Result<()>>) {
+    match task.await {
+        Ok(Err(e)) => tracing::warn!(listener = what, error = %e, "listener failed"),
+        Err(e) => tracing::warn!(listener = what, error = %e, "listener task failed"),
+        Ok(Ok(())) => {}
     }
 }
 
@@ -205,9 +322,32 @@ pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::R
             .await
             .map_err(|e| anyhow::anyhow!("{what} {addr}: {e}"))
     };
+    let api = match cfg.decision_api.listen {
+        Some(addr) => Some(bind(addr, "decision_api.listen").await?),
+        None => None,
+    };
     let listeners = Listeners {
         proxy: bind(cfg.listen, "listen").await?,
         admin: bind(cfg.admin_listen, "admin_listen").await?,
+        api,
     };
     sidecar.run(listeners, shutdown).await
+}
+
+/// `toolgate api`: the decision API without the proxy, for a central deployment behind a
+/// Service (replicas share quota counts through `state.url`). `decision_api.listen` must
+/// be set.
+pub async fn serve_api(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let addr = cfg
+        .decision_api
+        .listen
+        .context("decision_api.listen: required by toolgate api (or --listen)")?;
+    let sidecar = Sidecar::load(cfg.clone(), clock::system_clock()).await?;
+    let admin = TcpListener::bind(cfg.admin_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("admin_listen {}: {e}", cfg.admin_listen))?;
+    let api = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("decision_api.listen {addr}: {e}"))?;
+    sidecar.run_api(admin, api, shutdown).await
 }

@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | `demo` | `toolgate demo`: the sidecars, a mock tool API and the scenario replay |
 //! | [`app`] | the sidecar wired: live and candidate bundles, proxy, admin, audit, shutdown order |
+//! | [`api`] | the decision API: Stage0's `POST /check` on its own listener, API keys |
 //! | [`admin`] | the admin listener: health, readiness, metrics, reload, `/v1/check`, decisions |
 //! | [`commands`] | the policy CLI: `check`, `validate`, `test`, `approve`, `token` |
 //! | [`server`] | the proxy listener: accept, TLS, HTTP/1.1 framing guard, HTTP/2, deadlines |
@@ -34,6 +35,7 @@
 //! | [`jose`] | keys and compact JWS verification |
 //! | [`headers`] | header rules for both legs, request ids |
 //! | [`duration`] | the one duration grammar |
+//! | [`reply`] | small JSON replies and bounded payload reads of the admin and API listeners |
 //! | [`body`] | the body type of both legs |
 //! | [`clock`] | where "now" comes from |
 //!
@@ -49,6 +51,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod api;
 pub mod app;
 pub mod approval;
 pub mod audit;
@@ -74,6 +77,7 @@ pub mod ops;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
+pub mod reply;
 pub mod server;
 pub mod snapshot;
 pub mod state;

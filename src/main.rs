@@ -113,10 +113,47 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// The decision API alone (Stage0's POST /check, with API keys), no proxy: for a central
+    /// deployment behind a Service. Needs decision_api.listen and decision_api.keys_file in
+    /// the config; the admin listener serves health, metrics and decisions as usual.
+    Api {
+        /// The config file.
+        #[arg(long, value_name = "FILE", default_value = "config/toolgate.yaml")]
+        config: PathBuf,
+        /// The decision API's address (decision_api.listen), e.g. 0.0.0.0:8100.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The admin listener address.
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<std::net::SocketAddr>,
+        /// The policy bundle directory.
+        #[arg(long, value_name = "DIR")]
+        policies: Option<PathBuf>,
+        /// The state store (state.url).
+        #[arg(long, value_name = "URL")]
+        state_url: Option<String>,
+        /// Log format for application logs (filter with RUST_LOG).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// API keys for the decision API.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Try toolgate in one minute: a mock tool API, the sidecar in front of it with the
     /// shipped config and bundle, the seed scenarios replayed through it, then serving
     /// until Ctrl-C. Exit 1 if a scenario ends unexpectedly.
     Demo(toolgate::demo::Args),
+}
+
+#[derive(clap::Subcommand)]
+enum KeysCommand {
+    /// Print a new key (shown once: keep it in the caller's secret store) and the line to
+    /// add to the keys file (it holds the key's SHA-256, never the key).
+    New {
+        /// The key's name: 1-64 characters of A-Z a-z 0-9 - _ . (audit records and the
+        /// `key` metric label carry it).
+        name: String,
+    },
 }
 
 /// Flags shared by `approve` and `token`.
@@ -195,13 +232,21 @@ fn sidecar_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: LogFormat) -> u8 {
     init_logs(log_format);
-    let cfg = match toolgate::config::Config::load(&config, overrides) {
-        Ok(c) => c,
+    match toolgate::config::Config::load(&config, overrides) {
+        Ok(cfg) => run_until_signalled(|signals| toolgate::app::serve(cfg, signals)),
         Err(e) => {
             eprintln!("toolgate: invalid config {}:\n{e}", config.display());
-            return exit::INVALID;
+            exit::INVALID
         }
-    };
+    }
+}
+
+/// Runs a server on the sidecar runtime until SIGTERM or SIGINT; its error exits 2.
+fn run_until_signalled<F, Fut>(serve: F) -> u8
+where
+    F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let runtime = match sidecar_runtime() {
         Ok(r) => r,
         Err(e) => {
@@ -211,7 +256,7 @@ fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: Lo
     };
     let served = runtime.block_on(async {
         let signals = shutdown_signal()?;
-        toolgate::app::serve(cfg, signals).await
+        serve(Box::pin(signals)).await
     });
     match served {
         Ok(()) => exit::OK,
@@ -220,6 +265,31 @@ fn serve(config: PathBuf, overrides: toolgate::config::Overrides, log_format: Lo
             exit::INVALID
         }
     }
+}
+
+fn api(
+    config: PathBuf,
+    listen: Option<std::net::SocketAddr>,
+    overrides: toolgate::config::Overrides,
+    log_format: LogFormat,
+) -> u8 {
+    init_logs(log_format);
+    let mut cfg = match toolgate::config::Config::from_file(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("toolgate: invalid config {}:\n{e}", config.display());
+            return exit::INVALID;
+        }
+    };
+    cfg.apply(overrides);
+    if listen.is_some() {
+        cfg.decision_api.listen = listen;
+    }
+    if let Err(e) = cfg.validate() {
+        eprintln!("toolgate: invalid config {}:\n{e}", config.display());
+        return exit::INVALID;
+    }
+    run_until_signalled(|signals| toolgate::app::serve_api(cfg, signals))
 }
 
 impl MintFlags {
@@ -303,6 +373,36 @@ fn main() -> ExitCode {
             },
             log_format,
         ),
+        Command::Api {
+            config,
+            listen,
+            admin_listen,
+            policies,
+            state_url,
+            log_format,
+        } => api(
+            config,
+            listen,
+            toolgate::config::Overrides {
+                listen: None,
+                admin_listen,
+                upstream: None,
+                policies,
+                state_url,
+            },
+            log_format,
+        ),
+        Command::Keys(KeysCommand::New { name }) => match toolgate::api::keys::new_key(&name) {
+            Ok((key, line)) => {
+                println!("key (shown once): {key}");
+                println!("keys file line:   {line}");
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("toolgate keys new: {e}");
+                exit::INVALID
+            }
+        },
         // The demo polls this before it prints its addresses, which installs the handlers.
         Command::Demo(args) => toolgate::demo::main(args, async {
             match shutdown_signal() {

@@ -215,6 +215,7 @@ fn every_family_has_help_and_type() {
         ("toolgate_state_round_trip_seconds", "histogram"),
         ("toolgate_state_errors_total", "counter"),
         ("toolgate_state_checks_total", "counter"),
+        ("toolgate_api_unauthorized_total", "counter"),
     ]
     .into();
     let got: HashMap<&str, &str> = e

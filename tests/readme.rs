@@ -459,6 +459,36 @@ fn run_toolgate(args: &[&str]) {
             assert_eq!(r.status, 403, "an unmapped route: {r:?}");
             assert_eq!(running.interrupt(), 0, "{line}");
         }
+        "keys" => {
+            let out = demo::run(args);
+            let text = demo::text(&out.stdout);
+            assert!(out.status.success(), "{line}: {out:?}");
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("key (shown once): "));
+            let entry = text
+                .lines()
+                .find_map(|l| l.strip_prefix("keys file line:   "));
+            let (key, entry) = (key.unwrap(), entry.unwrap());
+            assert!(key.starts_with("tg_") && !entry.contains(key), "{text}");
+            assert!(entry.starts_with("orchestrator sha256:"), "{text}");
+        }
+        "api" => {
+            let mut full = args.to_vec();
+            full.extend(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.2:0"]);
+            let mut running = demo::Running::start(&full);
+            let listening = running.stderr_until("decision API listening");
+            let api = listening
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("local="))
+                .unwrap()
+                .parse()
+                .unwrap();
+            // The shipped keys file holds no key: every call is refused.
+            let r = demo::http(api, "POST", "/check", &[], r#"{"goal": "x"}"#);
+            assert_eq!(r.status, 401, "{r:?}");
+            assert_eq!(running.interrupt(), 0, "{line}");
+        }
         _ => panic!("README example `toolgate {line}` is not exercised by tests/readme.rs"),
     }
 }
@@ -576,6 +606,7 @@ fn metrics_table_lists_every_family_with_its_type() {
     t.upstream_error(Some(0), UpstreamErrorKind::Reset);
     t.mcp(0, "s", "r", 0, Verdict::Allow);
     m.bundle_activated("b", "1", "sha256:0", jiff::Timestamp::UNIX_EPOCH);
+    m.api.checked("k", Verdict::Allow);
     let exported: std::collections::BTreeSet<(String, String)> = m
         .encode()
         .lines()

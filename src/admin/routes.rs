@@ -6,14 +6,12 @@ use super::Admin;
 use crate::headers::{self, Tags};
 use crate::policy::CheckRequest;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Body, Incoming};
-use serde::Serialize;
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-type Reply = Response<Full<Bytes>>;
+use crate::reply::{error, json_reply, read_payload, reply, Reply};
 
 /// Routes one admin request.
 pub(super) async fn route(admin: &Admin, req: Request<Incoming>) -> Reply {
@@ -56,37 +54,6 @@ fn healthz(admin: &Admin) -> Reply {
     let up = if state.is_up() { "up" } else { "down" };
     let body = format!("ok\nstate: {} {up}\n", state.backend());
     reply(StatusCode::OK, "text/plain; charset=utf-8", body)
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn text(status: StatusCode, body: &'static str) -> Reply {
-    reply(status, "text/plain; charset=utf-8", body)
-}
-
-fn json_reply<T: Serialize>(status: StatusCode, value: &T) -> Reply {
-    match serde_json::to_vec(value) {
-        Ok(body) => reply(status, "application/json", body),
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot render a reply");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot render the reply\n",
-            )
-        }
-    }
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Reply {
-    json_reply(status, &json!({ "error": code, "message": message }))
 }
 
 /// `GET /metrics`: the one registry, Prometheus text format 0.0.4.
@@ -187,30 +154,7 @@ async fn check(admin: &Admin, req: Request<Incoming>) -> Reply {
 }
 
 async fn read_body(admin: &Admin, body: Incoming) -> Result<Bytes, Reply> {
-    let limit = admin.max_body_bytes;
-    let too_large = || {
-        let message = format!("the payload is over the {limit}-byte limit");
-        error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &message)
-    };
-    if body.size_hint().lower() > limit {
-        return Err(too_large());
-    }
-    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    let read = Limited::new(body, cap).collect();
-    match tokio::time::timeout(admin.body_read_timeout, read).await {
-        Err(_elapsed) => Err(error(
-            StatusCode::REQUEST_TIMEOUT,
-            "BODY_TIMEOUT",
-            "the payload did not arrive within body_read_timeout",
-        )),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "BODY_UNREADABLE",
-            &e.to_string(),
-        )),
-    }
+    read_payload(body, admin.max_body_bytes, admin.body_read_timeout).await
 }
 
 /// `GET /v1/decisions/{request_id}`: the audit record of a recent request (from the ring of

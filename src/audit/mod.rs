@@ -33,6 +33,8 @@ pub enum FinalAction {
     /// tool API worked (the tool may have acted; `upstream_status` is null), or while the
     /// response streamed (`upstream_status` is the tool's).
     ClientCancelled,
+    /// A decision API call (`POST /check`): decided, nothing to forward.
+    DecisionOnly,
 }
 
 /// What the state store did for a request that needed it (`state.url`).
@@ -120,6 +122,9 @@ pub struct AuditRecord {
     /// Only for a request that needed the state store: what it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<StateAction>,
+    /// Only for a decision API call: the name of the key it came with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Arc<str>>,
 }
 
 /// An empty label list, shared: a record starts with it and most get the route's own.
@@ -172,6 +177,7 @@ impl AuditRecord {
             mcp_method: None,
             mcp_tool: None,
             state: None,
+            api_key: None,
         }
     }
 

@@ -4,12 +4,14 @@
 //! command-line overrides -> [`validate`](Config::validate), which reports every problem
 //! with its path. Nothing here opens a socket or reads the bundle.
 
+mod api;
 mod audit;
 mod reload;
 mod state;
 mod validate;
 
 pub use crate::duration::HumanDuration;
+pub use api::DecisionApi;
 pub use audit::{Audit, AuditSinkKind, DEFAULT_RECENT};
 pub use reload::{Reload, DEFAULT_DEBOUNCE};
 pub use state::{StateConfig, StateKind};
@@ -66,6 +68,9 @@ pub struct Config {
     /// Where used approvals and counted limits live. Default: in process (`memory`).
     #[serde(default)]
     pub state: StateConfig,
+    /// The self-hosted Stage0 decision API. Default: off.
+    #[serde(default)]
+    pub decision_api: DecisionApi,
 }
 
 /// The one tool API this sidecar guards.
@@ -251,6 +256,7 @@ impl Default for Config {
             candidate_policies: None,
             reload: Reload::default(),
             state: StateConfig::default(),
+            decision_api: DecisionApi::default(),
         }
     }
 }
@@ -294,6 +300,7 @@ impl Config {
             &mut self.audit.path,
             &mut self.state.ca_file,
             &mut self.state.password_file,
+            &mut self.decision_api.keys_file,
         ]
         .into_iter()
         .flatten()

@@ -167,6 +167,12 @@ impl Config {
                 err(path, format!("must be between 1 and {MAX_AUDIT_RECORDS}"));
             }
         }
+        for (path, m) in self
+            .decision_api
+            .problems(&[self.listen, self.admin_listen])
+        {
+            err(path, m);
+        }
         for (path, m) in self.state.problems() {
             err(path, m);
         }
@@ -190,7 +196,7 @@ impl Config {
 
 /// Whether two listen addresses would collide: the same port on the same IP, or on any IP
 /// when either is a wildcard (0.0.0.0 or ::) address. Port 0 (pick one) never collides.
-fn overlaps(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+pub(super) fn overlaps(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
     a.port() == b.port()
         && a.port() != 0
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())

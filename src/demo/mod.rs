@@ -122,6 +122,7 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
     let listeners = Listeners {
         proxy: bind(args.listen, "proxy").await?,
         admin: bind(args.admin_listen, "admin listener").await?,
+        api: None,
     };
     let plain = Gate::start(args, listeners, &mock.url(), None).await?;
     let next = |n: u16| {
@@ -136,6 +137,7 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
     let listeners = Listeners {
         proxy: bind(signed_addr, "signed proxy").await?,
         admin: bind(signed_admin, "signed admin listener").await?,
+        api: None,
     };
     let signed = Gate::start(args, listeners, &mock.url(), Some(&args.signed_policies)).await?;
     let payments =
@@ -148,6 +150,7 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
             "MCP admin listener",
         )
         .await?,
+        api: None,
     };
     let mcp = Gate::start(args, listeners, &payments.url(), Some(&args.mcp_policies)).await?;
     let keys = args.signed_policies.join("example-private-keys");

@@ -6,10 +6,12 @@
 //! Labels are bounded: `route` is a route name from the bundle (or `unmatched`), never a raw
 //! path; `verdict`, `issue` and `kind` come from closed enums.
 
+mod api;
 mod mcp;
 mod state;
 mod table;
 
+pub use api::ApiMetrics;
 pub use mcp::{mcp_method_label, MCP_MALFORMED, MCP_METHODS};
 pub use state::{StateErrorKind, StateMetrics, StateResult};
 
@@ -143,6 +145,8 @@ pub struct Metrics {
     mcp_messages: IntCounterVec,
     /// The state store's series.
     pub state: StateMetrics,
+    /// The decision API's series.
+    pub api: ApiMetrics,
     /// Indexed by `ConnError as usize`, every reason exported from the start.
     conn_errors: Arc<[IntCounter; ConnError::ALL.len()]>,
 }
@@ -196,6 +200,7 @@ impl Metrics {
         )?;
         Ok(Metrics {
             state: StateMetrics::register(r)?,
+            api: ApiMetrics::register(r)?,
             conn_errors: Arc::new(ConnError::ALL.map(|e| conn_errors.with_label_values(&[e.label()]))),
             registry: registry.clone(),
             decisions: counter_vec(

@@ -8,6 +8,7 @@ pub mod constraint;
 mod counters;
 pub mod decision;
 mod eval;
+mod explain;
 pub mod facts;
 pub mod issue;
 pub mod model;

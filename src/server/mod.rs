@@ -17,7 +17,7 @@ mod guard;
 mod refused;
 mod sniff;
 mod stall;
-mod tls;
+pub(crate) mod tls;
 
 use crate::clock::Clock;
 use crate::config::Config;

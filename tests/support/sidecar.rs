@@ -122,6 +122,7 @@ impl Sidecar {
         let listeners = Listeners {
             proxy: TcpListener::bind("127.0.0.1:0").await.unwrap(),
             admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            api: None,
         };
         let (proxy, admin) = (
             listeners.proxy.local_addr().unwrap(),
