@@ -26,10 +26,19 @@ struct Api {
 }
 
 async fn start() -> Api {
+    start_with("").await
+}
+
+/// With `quota` (e.g. ` per_minute=3`) after the key's line.
+async fn start_with(quota: &str) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let (key, line) = toolgate::api::keys::new_key("orchestrator").unwrap();
     let keys_file = dir.path().join("keys");
-    std::fs::write(&keys_file, format!("# decision API callers\n{line}\n")).unwrap();
+    std::fs::write(
+        &keys_file,
+        format!("# decision API callers\n{line}{quota}\n"),
+    )
+    .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = Config {
         policies: Some(root.join("policies/tools")),
@@ -340,4 +349,45 @@ async fn bad_input_is_400_naming_the_field_and_decides_nothing() {
         r.status, 404,
         "operator endpoints stay on the admin listener"
     );
+}
+
+#[tokio::test]
+async fn a_key_over_its_quota_is_told_when_to_come_back() {
+    let api = start_with(" per_minute=3 per_month=5").await;
+    let payload =
+        json!({"goal": "Read a payout", "tools": ["payments_api"], "side_effects": ["read"]});
+    let usage = || async {
+        let key = api.key.clone();
+        call(api.api, "GET", "/usage", &[("x-api-key", &key)], "")
+            .await
+            .json()
+    };
+    for i in 0..3 {
+        assert_eq!(api.check("/check", &payload).await.status, 200, "check {i}");
+    }
+    let r = api.check("/check", &payload).await;
+    assert_eq!(r.status, 429, "{:?}", r.body);
+    assert_eq!(r.json()["error"], "QUOTA_EXCEEDED");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // A Stage0 client maps 429 to DEFER.
+    assert_eq!(stage0_client(r.status, &r.body), "DEFER");
+    let u = usage().await;
+    assert_eq!(u["key"], "orchestrator");
+    assert_eq!(u["used"], json!({"minute": 3, "month": 3}), "{u}");
+    assert_eq!(u["limits"], json!({"per_minute": 3, "per_month": 5}), "{u}");
+    // A minute on, the window has room; the month has two left.
+    api.clock.set("2026-03-16T10:01:01Z");
+    for i in 0..2 {
+        assert_eq!(api.check("/check", &payload).await.status, 200, "check {i}");
+    }
+    let r = api.check("/check", &payload).await;
+    assert_eq!(r.status, 429);
+    let month_left: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(month_left > 86_400, "until April: {month_left}s");
+    assert_eq!(usage().await["used"]["month"], 5);
+    // Next month, counts start again.
+    api.clock.set("2026-04-01T00:00:01Z");
+    assert_eq!(api.check("/check", &payload).await.status, 200);
+    assert_eq!(usage().await["used"], json!({"minute": 1, "month": 1}));
 }

@@ -607,6 +607,7 @@ fn metrics_table_lists_every_family_with_its_type() {
     t.mcp(0, "s", "r", 0, Verdict::Allow);
     m.bundle_activated("b", "1", "sha256:0", jiff::Timestamp::UNIX_EPOCH);
     m.api.checked("k", Verdict::Allow);
+    m.api.over_quota("k");
     let exported: std::collections::BTreeSet<(String, String)> = m
         .encode()
         .lines()

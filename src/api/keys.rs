@@ -8,11 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A key's limits; `None`: unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Quota {
-    pub per_minute: Option<u64>,
-    pub per_month: Option<u64>,
-}
+pub use crate::state::quota::QuotaLimits as Quota;
 
 /// One key: its name (audit records and metrics use it) and the SHA-256 of the key.
 #[derive(Clone, Debug, PartialEq, Eq)]

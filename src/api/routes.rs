@@ -1,12 +1,16 @@
 //! The decision API's endpoints: `POST /check` (Stage0's wire format), `POST /v1/check`
 //! (toolgate's decision JSON). A missing or unknown key is 401 before anything is read.
 
+use super::keys::KeyEntry;
 use super::stage0::stage0;
 use super::DecisionApi;
 use crate::audit::{AuditRecord, FinalAction};
 use crate::headers::{self, Tags};
 use crate::policy::{CheckRequest, Decision};
 use crate::reply::{error, json_reply, read_payload, Reply};
+use crate::state::plan::Op;
+use crate::state::quota::{month_of, QuotaLimits};
+use crate::state::Applied;
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
@@ -20,25 +24,27 @@ enum Shape {
 }
 
 pub(super) async fn route(api: &DecisionApi, req: Request<Incoming>) -> Reply {
-    let shape = match req.uri().path() {
-        "/check" => Shape::Stage0,
-        "/v1/check" => Shape::Toolgate,
+    let (shape, allowed) = match req.uri().path() {
+        "/check" => (Some(Shape::Stage0), Method::POST),
+        "/v1/check" => (Some(Shape::Toolgate), Method::POST),
+        "/usage" => (None, Method::GET),
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
-                "no such endpoint: POST /check or POST /v1/check",
+                "no such endpoint: POST /check, POST /v1/check, GET /usage",
             )
         }
     };
-    if req.method() != Method::POST {
+    if req.method() != allowed {
         let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
-            "takes POST",
+            &format!("takes {allowed}"),
         );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let allow =
+            HeaderValue::from_str(allowed.as_str()).unwrap_or(HeaderValue::from_static("POST"));
+        r.headers_mut().insert(header::ALLOW, allow);
         return r;
     }
     let Some(key) = authenticate(api, req.headers()) else {
@@ -52,6 +58,13 @@ pub(super) async fn route(api: &DecisionApi, req: Request<Incoming>) -> Reply {
         api.ops.metrics.api.unauthorized();
         return r;
     };
+    let Some(shape) = shape else {
+        return usage(api, &key).await;
+    };
+    if let Err(r) = count(api, &key).await {
+        return r;
+    }
+    let key = key.name;
     let request_id = api.ids.take_or_mint(req.headers());
     let payload =
         match read_payload(req.into_body(), api.max_body_bytes, api.body_read_timeout).await {
@@ -90,8 +103,85 @@ pub(super) async fn route(api: &DecisionApi, req: Request<Incoming>) -> Reply {
     r
 }
 
-/// The name of the key the caller presented, if it is one of the keys file's.
-fn authenticate(api: &DecisionApi, h: &http::HeaderMap) -> Option<Arc<str>> {
+/// Counts one check against the key's quota, in the state store (shared by replicas):
+/// over it, 429 with `Retry-After` (Stage0 clients defer); a store that fails, 503.
+async fn count(api: &DecisionApi, key: &KeyEntry) -> Result<(), Reply> {
+    let state = &api.ops.state;
+    let now = (api.clock)();
+    let plan = state.planner(now).quota(&key.name, key.quota);
+    if plan.is_empty() {
+        return Ok(());
+    }
+    match state.apply(&plan).await {
+        Ok(Applied::Granted) => Ok(()),
+        Ok(Applied::Refused(refused)) => {
+            let (_, month_left_ms) = month_of(now);
+            let wait_ms = refused
+                .iter()
+                .map(|r| match plan.ops.get(r.op) {
+                    Some(Op::Rate { .. }) => r.value.max(1),
+                    _ => month_left_ms,
+                })
+                .max()
+                .unwrap_or(1000);
+            let seconds = (wait_ms as u64).div_ceil(1000).max(1);
+            api.ops.metrics.api.over_quota(&key.name);
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "QUOTA_EXCEEDED",
+                &format!(
+                    "key {:?} is over its quota; retry in {seconds}s (GET /usage shows the counts)",
+                    key.name
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            Err(r)
+        }
+        Err(e) => {
+            tracing::warn!(key = %key.name, error = %e, "decision API: quota not countable");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STATE_UNAVAILABLE",
+                "the key's quota could not be counted: the state store did not answer",
+            ))
+        }
+    }
+}
+
+/// `GET /usage`: the calling key's counts and limits.
+async fn usage(api: &DecisionApi, key: &KeyEntry) -> Reply {
+    let now = (api.clock)();
+    let state = &api.ops.state;
+    // Both counts are read, limited or not: an unlimited key still sees its use.
+    let everything = QuotaLimits {
+        per_minute: Some(key.quota.per_minute.unwrap_or(u64::from(u32::MAX))),
+        per_month: Some(key.quota.per_month.unwrap_or(i64::MAX as u64)),
+    };
+    let plan = state.planner(now).quota(&key.name, everything);
+    match state.peek(&plan).await {
+        Ok(used) => json_reply(
+            StatusCode::OK,
+            &json!({
+                "key": &*key.name,
+                "month": month_of(now).0,
+                "used": { "minute": used.first(), "month": used.get(1) },
+                "limits": { "per_minute": key.quota.per_minute, "per_month": key.quota.per_month },
+            }),
+        ),
+        Err(e) => {
+            tracing::warn!(key = %key.name, error = %e, "decision API: usage not readable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STATE_UNAVAILABLE",
+                "the key's counts could not be read: the state store did not answer",
+            )
+        }
+    }
+}
+
+/// The key the caller presented, if it is one of the keys file's.
+fn authenticate(api: &DecisionApi, h: &http::HeaderMap) -> Option<KeyEntry> {
     let presented = h
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -107,7 +197,7 @@ fn authenticate(api: &DecisionApi, h: &http::HeaderMap) -> Option<Arc<str>> {
     if presented.is_empty() {
         return None;
     }
-    api.keys.load().find(presented).map(|k| k.name.clone())
+    api.keys.load().find(presented).cloned()
 }
 
 /// One audit record per call, found by its request id like a proxied one.

@@ -8,6 +8,7 @@ use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 pub struct ApiMetrics {
     checks: IntCounterVec,
     unauthorized: IntCounter,
+    over_quota: IntCounterVec,
 }
 
 impl ApiMetrics {
@@ -25,14 +26,27 @@ impl ApiMetrics {
             "Decision API calls refused with 401: no key, or one the keys file does not hold.",
         )?;
         r.register(Box::new(unauthorized.clone()))?;
+        let over_quota = IntCounterVec::new(
+            Opts::new(
+                "toolgate_api_quota_exceeded_total",
+                "Decision API calls refused with 429 because the key was over its quota, by key name.",
+            ),
+            &["key"],
+        )?;
+        r.register(Box::new(over_quota.clone()))?;
         Ok(ApiMetrics {
             checks,
             unauthorized,
+            over_quota,
         })
     }
 
     pub fn checked(&self, key: &str, verdict: Verdict) {
         self.checks.with_label_values(&[key, verdict.label()]).inc();
+    }
+
+    pub fn over_quota(&self, key: &str) {
+        self.over_quota.with_label_values(&[key]).inc();
     }
 
     pub fn unauthorized(&self) {

@@ -125,6 +125,26 @@ impl Engine {
         Applied::Granted
     }
 
+    /// What each op of `plan` has counted at `plan.now_ms`, changing nothing.
+    pub fn peek(&self, plan: &Plan) -> Vec<i64> {
+        let now = plan.now_ms;
+        plan.ops
+            .iter()
+            .map(
+                |op| match self.map.get(op.key()).filter(|e| !e.expired(now)) {
+                    Some(Entry::Window { counted, window_ms }) => counted
+                        .iter()
+                        .filter(|(at, _)| at + window_ms > now)
+                        .count()
+                        as i64,
+                    Some(Entry::Total(n, _)) => *n,
+                    Some(Entry::Claimed(_)) => 1,
+                    None => 0,
+                },
+            )
+            .collect()
+    }
+
     /// Undoes an applied plan: the request certainly never reached the tool.
     pub fn refund(&mut self, plan: &Plan) {
         for op in &plan.ops {
@@ -145,6 +165,7 @@ impl Engine {
 
 enum Msg {
     Apply(Plan, oneshot::Sender<Applied>),
+    Peek(Plan, oneshot::Sender<Vec<i64>>),
     Refund(Plan, oneshot::Sender<()>),
 }
 
@@ -165,6 +186,9 @@ impl Memory {
                         Msg::Apply(plan, answer) => {
                             let _ = answer.send(engine.apply(&plan));
                         }
+                        Msg::Peek(plan, answer) => {
+                            let _ = answer.send(engine.peek(&plan));
+                        }
                         Msg::Refund(plan, done) => {
                             engine.refund(&plan);
                             let _ = done.send(());
@@ -180,6 +204,13 @@ impl Memory {
     pub async fn apply(&self, plan: Plan) -> Option<Applied> {
         let (tx, rx) = oneshot::channel();
         self.sender().try_send(Msg::Apply(plan, tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// `None` when the queue is full or the task is gone.
+    pub async fn peek(&self, plan: Plan) -> Option<Vec<i64>> {
+        let (tx, rx) = oneshot::channel();
+        self.sender().try_send(Msg::Peek(plan, tx)).ok()?;
         rx.await.ok()
     }
 

@@ -7,6 +7,7 @@
 
 mod memory;
 pub mod plan;
+pub mod quota;
 mod redis;
 
 pub use memory::Engine;
@@ -186,6 +187,25 @@ impl StateStore {
             }
         }
         result
+    }
+
+    /// What each op of `plan` has counted (for `GET /usage`), within `state.timeout`.
+    pub async fn peek(&self, plan: &Plan) -> Result<Vec<i64>, StateError> {
+        let call = async {
+            match &self.backend {
+                Backend::Memory(m) => m
+                    .peek(plan.clone())
+                    .await
+                    .ok_or_else(|| StateError::Connection("the in-process store is full".into())),
+                Backend::Redis(r) => r.peek(plan).await.map_err(|e| match e {
+                    redis::CallError::Connection(m) => StateError::Connection(m),
+                    redis::CallError::Server(m) => StateError::Server(m),
+                }),
+            }
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(StateError::Timeout(self.timeout)))
     }
 
     /// Gives back what an applied plan took: its request certainly never reached the

@@ -16,6 +16,7 @@ use tokio::sync::OnceCell;
 
 static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("apply.lua")));
 static REFUND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("refund.lua")));
+static PEEK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("peek.lua")));
 
 /// How long a (re)connection attempt may take; the request path never waits for one
 /// longer than `state.timeout`.
@@ -200,6 +201,24 @@ impl Redis {
     /// Runs `refund.lua` for a plan that was applied.
     pub async fn refund(&self, plan: &Plan) -> Result<(), CallError> {
         self.call(&REFUND, plan).await.map(drop)
+    }
+
+    /// Runs `peek.lua`: what each op of the plan has counted.
+    pub async fn peek(&self, plan: &Plan) -> Result<Vec<i64>, CallError> {
+        match self.call(&PEEK, plan).await? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::Int(n) => Ok(n),
+                    other => Err(CallError::Server(format!(
+                        "unexpected peek answer {other:?}"
+                    ))),
+                })
+                .collect(),
+            other => Err(CallError::Server(format!(
+                "unexpected peek answer {other:?}"
+            ))),
+        }
     }
 
     /// One `PING`.
