@@ -163,6 +163,7 @@ impl StateStore {
                     .await
                     .ok_or_else(|| StateError::Connection("the in-process store is full".into())),
                 Backend::Redis(r) => r.apply(plan).await.map_err(|e| match e {
+                    redis::CallError::Timeout => StateError::Timeout(self.timeout),
                     redis::CallError::Connection(m) => StateError::Connection(m),
                     redis::CallError::Server(m) => StateError::Server(m),
                 }),
@@ -198,6 +199,7 @@ impl StateStore {
                     .await
                     .ok_or_else(|| StateError::Connection("the in-process store is full".into())),
                 Backend::Redis(r) => r.peek(plan).await.map_err(|e| match e {
+                    redis::CallError::Timeout => StateError::Timeout(self.timeout),
                     redis::CallError::Connection(m) => StateError::Connection(m),
                     redis::CallError::Server(m) => StateError::Server(m),
                 }),

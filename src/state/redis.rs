@@ -38,6 +38,8 @@ pub struct Redis {
 /// Why a call failed, as the metrics count it.
 #[derive(Debug)]
 pub enum CallError {
+    /// The client's own response timeout (`state.timeout`) passed.
+    Timeout,
     Connection(String),
     Server(String),
 }
@@ -157,11 +159,9 @@ impl Redis {
             },
         };
         result.map_err(|e| {
-            if e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_connection_refusal()
-                || e.is_timeout()
-            {
+            if e.is_timeout() {
+                CallError::Timeout
+            } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
                 CallError::Connection(e.to_string())
             } else {
                 CallError::Server(e.to_string())
