@@ -6,6 +6,7 @@
 pub mod audit_fields;
 pub mod fixture;
 pub mod h2raw;
+pub mod processes;
 pub mod prom;
 pub mod redis;
 pub mod sidecar;
