@@ -31,6 +31,11 @@ async fn start() -> Api {
 
 /// With `quota` (e.g. ` per_minute=3`) after the key's line.
 async fn start_with(quota: &str) -> Api {
+    start_tls(quota, None).await
+}
+
+/// With TLS on the listeners when `tls` is given (certificate and key files).
+async fn start_tls(quota: &str, tls: Option<(PathBuf, PathBuf)>) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let (key, line) = toolgate::api::keys::new_key("orchestrator").unwrap();
     let keys_file = dir.path().join("keys");
@@ -44,6 +49,13 @@ async fn start_with(quota: &str) -> Api {
         policies: Some(root.join("policies/tools")),
         ..Config::default()
     };
+    if let Some((cert, key)) = tls {
+        cfg.tls = Some(toolgate::config::Tls {
+            cert,
+            key,
+            client_ca: None,
+        });
+    }
     cfg.audit.sink = toolgate::config::AuditSinkKind::File;
     cfg.audit.path = Some(dir.path().join("audit.jsonl"));
     let listeners = Listeners {
@@ -243,6 +255,30 @@ async fn stage0_clients_read_every_decision_and_conclude_toolgates_verdict() {
             "{name}: /v1/check keeps RFC 3339"
         );
     }
+    // The seed payloads as published (tests/fixtures/seeds): whatever toolgate decides, the
+    // client reads it and concludes the same.
+    api.clock.set(support::NOW);
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds");
+    let mut read = 0;
+    for entry in std::fs::read_dir(seeds).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let payload: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let r = api.check("/check", &payload).await;
+        let what = path.display().to_string();
+        assert_eq!(r.status, 200, "{what}");
+        assert_stage0_fields(&r.json(), &what);
+        let own = api.check("/v1/check", &payload).await.json();
+        assert_eq!(
+            stage0_client(r.status, &r.body),
+            own["verdict"].as_str().unwrap(),
+            "{what}"
+        );
+        read += 1;
+    }
+    assert_eq!(read, 3, "the three seed payloads");
     let seen: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.3.as_str()).collect();
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
@@ -390,4 +426,41 @@ async fn a_key_over_its_quota_is_told_when_to_come_back() {
     api.clock.set("2026-04-01T00:00:01Z");
     assert_eq!(api.check("/check", &payload).await.status, 200);
     assert_eq!(usage().await["used"], json!({"minute": 1, "month": 1}));
+}
+
+#[tokio::test]
+async fn the_decision_api_speaks_tls_with_the_proxys_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = support::test_cert(certs.path());
+    let api = start_tls("", Some((cert.cert.clone(), cert.key.clone()))).await;
+    let (tls, _) = support::tls_connect(api.api, &cert, &[b"http/1.1"]).await;
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let payload =
+        json!({"goal": "Read a payout", "tools": ["payments_api"], "side_effects": ["read"]});
+    let req = http::Request::post("/check")
+        .header("host", "localhost")
+        .header("x-api-key", &api.key)
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            payload.to_string(),
+        )))
+        .unwrap();
+    let r = support::read_reply(tx.send_request(req).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.json()["verdict"], "ALLOW");
+    // Plain text on the TLS listener gets no decision.
+    let plain = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        support::send_h1(
+            api.api,
+            support::request("POST", api.api, "/check", &[], "{}"),
+        ),
+    )
+    .await
+    .expect("the listener answers or closes");
+    assert!(plain.is_err(), "{plain:?}");
 }
