@@ -377,7 +377,9 @@ async fn bad_input_is_400_naming_the_field_and_decides_nothing() {
     }
     let big = format!(r#"{{"goal": "{}"}}"#, "x".repeat(2 << 20));
     let r = call(api.api, "POST", "/check", &[("x-api-key", &key)], &big).await;
-    assert_eq!(r.status, 413);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(r.json()["field"], "(payload)");
     let r = call(api.api, "GET", "/check", &[("x-api-key", &key)], "").await;
     assert_eq!(r.status, 405);
     let r = call(api.api, "POST", "/v1/reload", &[("x-api-key", &key)], "").await;

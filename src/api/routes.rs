@@ -66,11 +66,23 @@ pub(super) async fn route(api: &DecisionApi, req: Request<Incoming>) -> Reply {
     }
     let key = key.name;
     let request_id = api.ids.take_or_mint(req.headers());
-    let payload =
-        match read_payload(req.into_body(), api.max_body_bytes, api.body_read_timeout).await {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
+    let payload = match read_payload(req.into_body(), api.max_body_bytes, api.body_read_timeout)
+        .await
+    {
+        Ok(b) => b,
+        // The contract Stage0 clients get: every unreadable payload is a 400 that names
+        // what is wrong (the admin listener answers 413 here).
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "the payload is over the {}-byte limit (limits.max_body_bytes)",
+                api.max_body_bytes
+            );
+            let body =
+                json!({ "error": "PAYLOAD_TOO_LARGE", "field": "(payload)", "message": message });
+            return json_reply(StatusCode::BAD_REQUEST, &body);
+        }
+        Err(r) => return r,
+    };
     let invalid = |e: crate::policy::PayloadError| {
         let body = json!({ "error": "INVALID_PAYLOAD", "field": e.field, "message": e.message, "request_id": request_id });
         json_reply(StatusCode::BAD_REQUEST, &body)
