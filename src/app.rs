@@ -129,16 +129,7 @@ impl Sidecar {
             triggers,
         } = self;
         let server = Server::with_ops(&cfg, live.snapshot().clone(), clock.clone(), ops.clone())?;
-        let admin = Arc::new(Admin {
-            live,
-            candidate,
-            ops: ops.clone(),
-            clock,
-            draining: server.draining(),
-            ids: RequestIds::default(),
-            max_body_bytes: cfg.limits.max_body_bytes,
-            body_read_timeout: cfg.limits.body_read_timeout.get(),
-        });
+        let admin = admin(&cfg, live, candidate, &ops, clock, server.draining());
         let (stop_api, api_stopped) = oneshot::channel::<()>();
         let api = match listeners.api {
             Some(l) => Some(start_api(
@@ -194,16 +185,8 @@ impl Sidecar {
             clock,
             triggers,
         } = self;
-        let admin = Arc::new(Admin {
-            live,
-            candidate,
-            ops: ops.clone(),
-            clock,
-            draining: Arc::default(),
-            ids: RequestIds::default(),
-            max_body_bytes: cfg.limits.max_body_bytes,
-            body_read_timeout: cfg.limits.body_read_timeout.get(),
-        });
+        // Nothing drains here but the API, which stops before the admin listener.
+        let admin = admin(&cfg, live, candidate, &ops, clock, Arc::default());
         let (stop_api, api_stopped) = oneshot::channel::<()>();
         let api = start_api(
             &cfg,
@@ -226,6 +209,27 @@ impl Sidecar {
         finish("admin", admin).await;
         Ok(())
     }
+}
+
+/// The admin listener's state.
+fn admin(
+    cfg: &Config,
+    live: Reloader,
+    candidate: Option<Reloader>,
+    ops: &Arc<Ops>,
+    clock: Clock,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+) -> Arc<Admin> {
+    Arc::new(Admin {
+        live,
+        candidate,
+        ops: ops.clone(),
+        clock,
+        draining,
+        ids: RequestIds::default(),
+        max_body_bytes: cfg.limits.max_body_bytes,
+        body_read_timeout: cfg.limits.body_read_timeout.get(),
+    })
 }
 
 /// Starts the decision API on `listener` with the keys file, TLS as the proxy's.
