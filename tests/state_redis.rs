@@ -5,6 +5,8 @@
 //! Ignored by a plain `cargo test` (a fresh machine has no redis-server); `.ci/run`
 //! installs Debian's `redis-server` and runs them with `cargo test -- --ignored`.
 
+#[path = "support/demo.rs"]
+mod demo;
 mod support;
 
 use support::redis::{self_signed_localhost, RedisCluster, RedisOpts, RedisServer};
@@ -160,4 +162,20 @@ async fn the_memory_engine_and_the_redis_script_agree() {
     }
     // Both outcomes were exercised, not only one.
     assert!((100..500).contains(&refused), "{refused} of 600 refused");
+}
+
+/// `toolgate demo --state-url`: the same replay, its approval loop's `jti` claimed in Redis.
+#[test]
+#[ignore = "needs redis-server (Debian package redis-server); .ci/run installs it and runs ignored tests"]
+fn the_demo_runs_on_redis_when_told_to() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let (code, out, err) = demo::demo_once(&["--admin-listen", "127.0.0.1:0", "--state-url", &url]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let keys = redis.cli(&["--scan", "--pattern", "{toolgate:}jti:*"]);
+    assert_eq!(
+        keys.lines().count(),
+        1,
+        "the approval loop's one used approval: {keys:?}"
+    );
 }
