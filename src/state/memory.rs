@@ -89,38 +89,31 @@ impl Engine {
             return Applied::Refused(refused);
         }
         for op in &plan.ops {
-            let fresh = self.live(op.key(), now).is_none();
-            let key = op.key().to_owned();
-            match op {
-                Op::Claim { ttl_ms, .. } => {
-                    self.map.insert(key, Entry::Claimed(now + ttl_ms));
-                }
+            let (key, old) = match self.map.remove_entry(op.key()) {
+                Some((key, old)) => (key, Some(old).filter(|e| !e.expired(now))),
+                None => (op.key().to_owned(), None),
+            };
+            let total = |old: Option<Entry>| match old {
+                Some(Entry::Total(n, _)) => n,
+                _ => 0,
+            };
+            let entry = match op {
+                Op::Claim { ttl_ms, .. } => Entry::Claimed(now + ttl_ms),
                 Op::Rate { window_ms, .. } => {
-                    let entry = self.map.entry(key).or_insert(Entry::Total(0, 0));
-                    if fresh || !matches!(entry, Entry::Window { .. }) {
-                        *entry = Entry::Window {
-                            counted: VecDeque::new(),
-                            window_ms: *window_ms,
-                        };
-                    }
-                    if let Entry::Window { counted, .. } = entry {
-                        counted.push_back((now, plan.member.as_str().into()));
+                    let mut counted = match old {
+                        Some(Entry::Window { counted, .. }) => counted,
+                        _ => VecDeque::new(),
+                    };
+                    counted.push_back((now, plan.member.as_str().into()));
+                    Entry::Window {
+                        counted,
+                        window_ms: *window_ms,
                     }
                 }
-                Op::Calls { ttl_ms, .. } | Op::Amount { ttl_ms, .. } => {
-                    let add = if let Op::Amount { add, .. } = op {
-                        *add
-                    } else {
-                        1
-                    };
-                    let entry = self.map.entry(key).or_insert(Entry::Total(0, 0));
-                    let before = match entry {
-                        Entry::Total(n, _) if !fresh => *n,
-                        _ => 0,
-                    };
-                    *entry = Entry::Total(before + add, now + ttl_ms);
-                }
-            }
+                Op::Calls { ttl_ms, .. } => Entry::Total(total(old) + 1, now + ttl_ms),
+                Op::Amount { add, ttl_ms, .. } => Entry::Total(total(old) + add, now + ttl_ms),
+            };
+            self.map.insert(key, entry);
         }
         Applied::Granted
     }
@@ -202,25 +195,24 @@ impl Memory {
 
     /// `None` when the queue is full or the task is gone: the caller fails closed.
     pub async fn apply(&self, plan: Plan) -> Option<Applied> {
-        let (tx, rx) = oneshot::channel();
-        self.sender().try_send(Msg::Apply(plan, tx)).ok()?;
-        rx.await.ok()
+        self.ask(|answer| Msg::Apply(plan, answer)).await
     }
 
-    /// `None` when the queue is full or the task is gone.
+    /// What each op has counted; `None` as for [`Memory::apply`].
     pub async fn peek(&self, plan: Plan) -> Option<Vec<i64>> {
-        let (tx, rx) = oneshot::channel();
-        self.sender().try_send(Msg::Peek(plan, tx)).ok()?;
-        rx.await.ok()
+        self.ask(|answer| Msg::Peek(plan, answer)).await
     }
 
-    /// Whether the refund was made.
-    pub async fn refund(&self, plan: Plan) -> bool {
+    /// `Some` once the refund was made.
+    pub async fn refund(&self, plan: Plan) -> Option<()> {
+        self.ask(|answer| Msg::Refund(plan, answer)).await
+    }
+
+    /// Sends the task one message and waits for its answer; never waits for queue room.
+    async fn ask<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        if self.sender().try_send(Msg::Refund(plan, tx)).is_err() {
-            return false;
-        }
-        rx.await.is_ok()
+        self.sender().try_send(msg(tx)).ok()?;
+        rx.await.ok()
     }
 }
 

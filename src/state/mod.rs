@@ -156,22 +156,14 @@ impl StateStore {
     /// Checks and applies `plan` in one round trip within `state.timeout`.
     pub async fn apply(&self, plan: &Plan) -> Result<Applied, StateError> {
         let started = Instant::now();
-        let call = async {
-            match &self.backend {
-                Backend::Memory(m) => m
-                    .apply(plan.clone())
-                    .await
-                    .ok_or_else(|| StateError::Connection("the in-process store is full".into())),
-                Backend::Redis(r) => r.apply(plan).await.map_err(|e| match e {
-                    redis::CallError::Timeout => StateError::Timeout(self.timeout),
-                    redis::CallError::Connection(m) => StateError::Connection(m),
-                    redis::CallError::Server(m) => StateError::Server(m),
-                }),
-            }
-        };
-        let result = tokio::time::timeout(self.timeout, call)
-            .await
-            .unwrap_or(Err(StateError::Timeout(self.timeout)));
+        let result = self
+            .within(async {
+                match &self.backend {
+                    Backend::Memory(m) => m.apply(plan.clone()).await.ok_or_else(full),
+                    Backend::Redis(r) => r.apply(plan).await.map_err(|e| self.redis_error(e)),
+                }
+            })
+            .await;
         match &result {
             Ok(applied) => {
                 self.metrics
@@ -192,37 +184,52 @@ impl StateStore {
 
     /// What each op of `plan` has counted (for `GET /usage`), within `state.timeout`.
     pub async fn peek(&self, plan: &Plan) -> Result<Vec<i64>, StateError> {
-        let call = async {
+        self.within(async {
             match &self.backend {
-                Backend::Memory(m) => m
-                    .peek(plan.clone())
-                    .await
-                    .ok_or_else(|| StateError::Connection("the in-process store is full".into())),
-                Backend::Redis(r) => r.peek(plan).await.map_err(|e| match e {
-                    redis::CallError::Timeout => StateError::Timeout(self.timeout),
-                    redis::CallError::Connection(m) => StateError::Connection(m),
-                    redis::CallError::Server(m) => StateError::Server(m),
-                }),
+                Backend::Memory(m) => m.peek(plan.clone()).await.ok_or_else(full),
+                Backend::Redis(r) => r.peek(plan).await.map_err(|e| self.redis_error(e)),
             }
-        };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .unwrap_or(Err(StateError::Timeout(self.timeout)))
+        })
+        .await
     }
 
     /// Gives back what an applied plan took: its request certainly never reached the
     /// tool. Bounded by `state.timeout`, before the client is answered, so its next request
     /// sees the count given back. Best effort: a failure leaves the count spent.
     pub async fn refund(&self, plan: Plan) {
-        let done = match &self.backend {
-            Backend::Memory(m) => m.refund(plan).await,
-            Backend::Redis(r) => matches!(
-                tokio::time::timeout(self.timeout, r.refund(&plan)).await,
-                Ok(Ok(()))
-            ),
-        };
-        if !done {
+        let done = self
+            .within(async {
+                match &self.backend {
+                    Backend::Memory(m) => m.refund(plan).await.ok_or_else(full),
+                    Backend::Redis(r) => r.refund(&plan).await.map_err(|e| self.redis_error(e)),
+                }
+            })
+            .await;
+        if done.is_err() {
             tracing::warn!("state store: a refund after a connect failure was lost");
         }
     }
+
+    /// `call`, or a timeout once `state.timeout` has passed.
+    async fn within<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(StateError::Timeout(self.timeout)))
+    }
+
+    fn redis_error(&self, e: redis::CallError) -> StateError {
+        match e {
+            redis::CallError::Timeout => StateError::Timeout(self.timeout),
+            redis::CallError::Connection(m) => StateError::Connection(m),
+            redis::CallError::Server(m) => StateError::Server(m),
+        }
+    }
+}
+
+/// The in-process store's queue is full (or its task is gone): as unreachable.
+fn full() -> StateError {
+    StateError::Connection("the in-process store is full".into())
 }

@@ -173,10 +173,15 @@ impl Planner<'_> {
             }
         }
         if !plan.ops.is_empty() {
-            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            plan.member = format!("{:x}-{seq:x}", self.nonce);
+            plan.member = self.member();
         }
         plan
+    }
+
+    /// A name for this plan's sliding-window entries, unique to the process and request.
+    pub(super) fn member(&self) -> String {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!("{:x}-{seq:x}", self.nonce)
     }
 }
 
@@ -198,13 +203,7 @@ fn subject(value: &str) -> String {
     if value.len() <= MAX_SUBJECT {
         return value.to_owned();
     }
-    let digest = Sha256::digest(value.as_bytes());
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    format!("sha256:{}", hex::encode(Sha256::digest(value.as_bytes())))
 }
 
 /// An amount in thousandths of a unit, rounded: sums of these are exact.
