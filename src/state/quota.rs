@@ -2,12 +2,10 @@
 //! per calendar month (UTC), counted in the same store and the same atomic step as every
 //! other count, so replicas of `toolgate api` share them. Pure.
 
-use super::plan::{Op, Plan, Planner, What};
-use crate::policy::{Limit, Per};
+use super::plan::{Op, Plan, Planner};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use smallvec::SmallVec;
-use std::sync::atomic::Ordering;
 
 /// A month's count outlives the month by this much, for clocks slightly behind.
 const MONTH_GRACE_MS: i64 = 86_400_000;
@@ -40,21 +38,24 @@ impl Planner<'_> {
     /// The ops that count one check of key `name` against `limits` (minute first).
     pub fn quota(self, name: &str, limits: QuotaLimits) -> Plan {
         let now_ms = self.now.as_millisecond();
+        let mut ops: SmallVec<[Op; 2]> = SmallVec::new();
+        if limits == QuotaLimits::default() {
+            // A key without limits costs nothing: no keys to build, no round trip.
+            return Plan {
+                ops,
+                now_ms,
+                member: String::new(),
+                what: SmallVec::new(),
+            };
+        }
         let base = format!("{{{}}}quota:{}:{name}:", self.prefix, name.len());
         let (month, left_ms) = month_of(self.now);
-        let mut ops: SmallVec<[Op; 2]> = SmallVec::new();
-        let mut what: SmallVec<[What; 2]> = SmallVec::new();
         if let Some(n) = limits.per_minute {
             ops.push(Op::Rate {
                 key: format!("{base}minute"),
                 limit: u32::try_from(n).unwrap_or(u32::MAX),
                 window_ms: 60_000,
             });
-            what.push(What::Limit(Limit::Rate {
-                limit: u32::try_from(n).unwrap_or(u32::MAX),
-                window_ms: 60_000,
-                per: Per::Route,
-            }));
         }
         if let Some(n) = limits.per_month {
             ops.push(Op::Calls {
@@ -62,19 +63,14 @@ impl Planner<'_> {
                 limit: i64::try_from(n).unwrap_or(i64::MAX),
                 ttl_ms: left_ms + MONTH_GRACE_MS,
             });
-            what.push(What::Limit(Limit::RunCalls(n)));
         }
-        let member = if ops.is_empty() {
-            String::new()
-        } else {
-            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            format!("{:x}-{seq:x}", self.nonce)
-        };
+        let member = self.member();
+        // The decision API explains a refused quota itself: nothing to say per op here.
         Plan {
             ops,
             now_ms,
             member,
-            what,
+            what: SmallVec::new(),
         }
     }
 }
