@@ -4,7 +4,6 @@
 //! answer nor its timing says how close a guess came. No key or hash is ever logged.
 
 use sha2::{Digest, Sha256};
-use std::path::Path;
 use std::sync::Arc;
 
 /// A key's limits; `None`: unlimited.
@@ -55,18 +54,6 @@ impl KeySet {
         } else {
             Err(errors.join("\n"))
         }
-    }
-
-    /// Reads and parses `path`; errors name the file and line.
-    pub fn load(path: &Path) -> Result<KeySet, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        KeySet::parse(&text).map_err(|e| {
-            e.lines()
-                .map(|l| format!("{}: {l}", path.display()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
     }
 
     /// The entry `presented` is the key of. Every entry is compared, whatever matches.

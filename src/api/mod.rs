@@ -120,12 +120,21 @@ impl DecisionApi {
 pub fn load_keys(
     path: &Path,
 ) -> anyhow::Result<(Arc<ArcSwap<KeySet>>, tokio::task::JoinHandle<()>)> {
-    let set = KeySet::load(path).map_err(anyhow::Error::msg)?;
+    // Read once: what is served and what later reads are compared with are the same bytes.
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let set = KeySet::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+        let lines: Vec<String> = e
+            .lines()
+            .map(|l| format!("{}: {l}", path.display()))
+            .collect();
+        anyhow::anyhow!(lines.join("\n"))
+    })?;
     tracing::info!(keys = set.len(), file = %path.display(), "decision API keys loaded");
     let keys = Arc::new(ArcSwap::from_pointee(set));
     let (watched, path) = (keys.clone(), PathBuf::from(path));
     let task = tokio::spawn(async move {
-        let mut seen = std::fs::read(&path).ok();
+        let mut seen = Some(bytes);
         loop {
             tokio::time::sleep(KEYS_EVERY).await;
             let now = tokio::fs::read(&path).await.ok();
