@@ -87,4 +87,19 @@ impl Judged<'_> {
         self.outcome = authorize::evaluate(&snapshot.policy, &route.action, &self.facts, now);
         retry_ms.map(|ms| (ms as u64).div_ceil(1000))
     }
+
+    /// The store could not be asked (`why`): the request is judged again as refused for
+    /// want of state, so it is denied like any other DENY (on a shadow route, recorded).
+    pub fn state_unavailable(
+        &mut self,
+        snapshot: &Snapshot,
+        route: &Route,
+        why: &dyn std::fmt::Display,
+        now: Timestamp,
+    ) {
+        self.facts.issues.insert(IssueCode::StateUnavailable);
+        self.details
+            .push(format!("state: {why}; nothing was forwarded"));
+        self.outcome = authorize::evaluate(&snapshot.policy, &route.action, &self.facts, now);
+    }
 }

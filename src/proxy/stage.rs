@@ -14,7 +14,7 @@ use crate::classify::target::TargetError;
 use crate::decide::{self, Admitted, Head, McpCall, Unjudged};
 use crate::mcp::list::{Filtered, Framing};
 use crate::policy::{Decision, IssueClass, IssueCode, Verdict};
-use crate::snapshot::{Mode, RouteKind, Snapshot};
+use crate::snapshot::{RouteKind, Snapshot};
 use crate::state::{Applied, Plan};
 use http::{HeaderName, Method};
 use jiff::Timestamp;
@@ -97,17 +97,7 @@ pub(super) async fn decide<'r>(
                 Err(e) => {
                     trail.state(StateAction::Unavailable);
                     tracing::warn!(request_id, route = %route.name, error = %e, "state store unavailable: request refused");
-                    judged.facts.issues.insert(IssueCode::StateUnavailable);
-                    judged
-                        .details
-                        .push(format!("state: {e}; nothing was forwarded"));
-                    judged.outcome.issues.insert(IssueCode::StateUnavailable);
-                    if route.mode == Mode::Enforce {
-                        trail.facts(&judged.facts);
-                        trail.decided(route.mode, &judged.outcome);
-                        let d = judged.decision(snapshot, route, request_id.to_owned(), now);
-                        return Err(Refusal::StateUnavailable(Box::new(d)));
-                    }
+                    judged.state_unavailable(snapshot, route, &e, now);
                     enforced = enforce(&judged);
                 }
             }
@@ -119,6 +109,7 @@ pub(super) async fn decide<'r>(
         Enforced::Forward(verdict) => verdict,
         Enforced::Deny(d) => {
             return Err(match retry_after {
+                _ if d.issues.contains(IssueCode::StateUnavailable) => Refusal::StateUnavailable(d),
                 Some(secs) if only_rate_limited(&d) => Refusal::RateLimited(d, secs),
                 _ => Refusal::Denied(d),
             })
