@@ -89,52 +89,24 @@ enum Command {
     /// Run the sidecar. Flags override the config file. Exit 2 on an invalid config or
     /// bundle; 0 after a graceful shutdown (SIGTERM or SIGINT).
     Serve {
-        /// The sidecar config file.
-        #[arg(long, value_name = "FILE", default_value = "config/toolgate.yaml")]
-        config: PathBuf,
         /// The proxy listener address, e.g. 0.0.0.0:8000.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
-        /// The admin listener address, e.g. 127.0.0.1:9901.
-        #[arg(long, value_name = "ADDR")]
-        admin_listen: Option<std::net::SocketAddr>,
         /// The upstream URL, e.g. http://127.0.0.1:8080.
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
-        /// The policy bundle directory.
-        #[arg(long, value_name = "DIR")]
-        policies: Option<PathBuf>,
-        /// The state store (state.url): memory, redis://host:port/db, rediss://...,
-        /// redis+cluster://host:port,host:port. The password comes from the config's
-        /// state.password_file or state.password_env, never from the command line.
-        #[arg(long, value_name = "URL")]
-        state_url: Option<String>,
-        /// Log format for application logs (filter with RUST_LOG).
-        #[arg(long, value_enum, default_value = "text")]
-        log_format: LogFormat,
+        #[command(flatten)]
+        flags: ServerFlags,
     },
     /// The decision API alone (Stage0's POST /check, with API keys), no proxy: for a central
     /// deployment behind a Service. Needs decision_api.listen and decision_api.keys_file in
     /// the config; the admin listener serves health, metrics and decisions as usual.
     Api {
-        /// The config file.
-        #[arg(long, value_name = "FILE", default_value = "config/toolgate.yaml")]
-        config: PathBuf,
         /// The decision API's address (decision_api.listen), e.g. 0.0.0.0:8100.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
-        /// The admin listener address.
-        #[arg(long, value_name = "ADDR")]
-        admin_listen: Option<std::net::SocketAddr>,
-        /// The policy bundle directory.
-        #[arg(long, value_name = "DIR")]
-        policies: Option<PathBuf>,
-        /// The state store (state.url).
-        #[arg(long, value_name = "URL")]
-        state_url: Option<String>,
-        /// Log format for application logs (filter with RUST_LOG).
-        #[arg(long, value_enum, default_value = "text")]
-        log_format: LogFormat,
+        #[command(flatten)]
+        flags: ServerFlags,
     },
     /// API keys for the decision API.
     #[command(subcommand)]
@@ -143,6 +115,45 @@ enum Command {
     /// shipped config and bundle, the seed scenarios replayed through it, then serving
     /// until Ctrl-C. Exit 1 if a scenario ends unexpectedly.
     Demo(toolgate::demo::Args),
+}
+
+/// What `serve` and `api` share: the config file, the flags that override it, the logs.
+#[derive(clap::Args)]
+struct ServerFlags {
+    /// The config file.
+    #[arg(long, value_name = "FILE", default_value = "config/toolgate.yaml")]
+    config: PathBuf,
+    /// The admin listener address, e.g. 127.0.0.1:9901.
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// The policy bundle directory.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// The state store (state.url): memory, redis://host:port/db, rediss://...,
+    /// redis+cluster://host:port,host:port. The password comes from the config's
+    /// state.password_file or state.password_env, never from the command line.
+    #[arg(long, value_name = "URL")]
+    state_url: Option<String>,
+    /// Log format for application logs (filter with RUST_LOG).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+impl ServerFlags {
+    /// The config overrides these flags and `listen`/`upstream` make.
+    fn overrides(
+        &mut self,
+        listen: Option<std::net::SocketAddr>,
+        upstream: Option<String>,
+    ) -> toolgate::config::Overrides {
+        toolgate::config::Overrides {
+            listen,
+            admin_listen: self.admin_listen,
+            upstream,
+            policies: self.policies.take(),
+            state_url: self.state_url.take(),
+        }
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -355,43 +366,17 @@ fn main() -> ExitCode {
         Command::Validate { policies } => commands::validate(&policies),
         Command::Test { policies } => commands::test(&policies),
         Command::Serve {
-            config,
             listen,
-            admin_listen,
             upstream,
-            policies,
-            state_url,
-            log_format,
-        } => serve(
-            config,
-            toolgate::config::Overrides {
-                listen,
-                admin_listen,
-                upstream,
-                policies,
-                state_url,
-            },
-            log_format,
-        ),
-        Command::Api {
-            config,
-            listen,
-            admin_listen,
-            policies,
-            state_url,
-            log_format,
-        } => api(
-            config,
-            listen,
-            toolgate::config::Overrides {
-                listen: None,
-                admin_listen,
-                upstream: None,
-                policies,
-                state_url,
-            },
-            log_format,
-        ),
+            mut flags,
+        } => {
+            let overrides = flags.overrides(listen, upstream);
+            serve(flags.config, overrides, flags.log_format)
+        }
+        Command::Api { listen, mut flags } => {
+            let overrides = flags.overrides(None, None);
+            api(flags.config, listen, overrides, flags.log_format)
+        }
         Command::Keys(KeysCommand::New { name }) => match toolgate::api::keys::new_key(&name) {
             Ok((key, line)) => {
                 println!("key (shown once): {key}");
