@@ -5,8 +5,9 @@
 //! `payouts-create`. Each row is a request, what the client got, and how many requests the
 //! upstream had received after it.
 
+use super::processes::issues;
 use super::sidecar::{edit, eventually, payout, Sidecar};
-use super::{call, Reply, Upstream};
+use super::{call, Upstream};
 use serde_json::Value;
 use std::path::Path;
 
@@ -66,13 +67,6 @@ pub fn payout_headers(
         ("x-approved-by", "[email protected]"),
         ("x-approved-at", approved_at),
     ]
-}
-
-fn issues(r: &Reply) -> Vec<String> {
-    r.json()["issues"]
-        .as_array()
-        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
-        .unwrap_or_default()
 }
 
 /// Runs every row against a sidecar on `state_url`.
