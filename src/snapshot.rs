@@ -47,6 +47,19 @@ pub struct Route {
     /// whatever request hides in one.
     pub refuses_body: bool,
     pub kind: RouteKind,
+    /// What a reviewer of a deferred request is shown, and who may approve it.
+    pub review: ReviewSettings,
+}
+
+/// What a reviewer is shown of a deferred request, and who may approve it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReviewSettings {
+    /// RFC 6901 pointers (as written, validated at load) into the body (REST) or the MCP
+    /// call's `params.arguments`: masked in what a reviewer sees
+    /// ([`redacted_payload`](crate::bundle::redact::redacted_payload)).
+    pub redact: Arc<[Box<str>]>,
+    /// The reviewer roles that may approve the route: any one of them; empty = any reviewer.
+    pub reviewer_roles: Arc<[Box<str>]>,
 }
 
 /// What a route is reached as.

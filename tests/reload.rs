@@ -37,6 +37,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
             mode: Mode::Enforce,
             refuses_body: false,
             kind: Default::default(),
+            review: Default::default(),
         })
         .collect();
     Snapshot {

@@ -10,6 +10,7 @@
 
 mod compile;
 mod raw;
+pub mod redact;
 mod runner;
 
 pub use runner::{

@@ -107,6 +107,7 @@ pub fn snapshot() -> Snapshot {
             action: policy.prepare(Some(name), name, &[] as &[&str], &[], req, None),
             refuses_body: toolgate::snapshot::is_bodiless_method(&method) && !context.reads_body,
             kind: Default::default(),
+            review: Default::default(),
             method,
             context,
             mode,

@@ -104,6 +104,7 @@ pub(super) fn compile_mcp(
             ),
             mode: base.mode,
             allow_body: false,
+            review: ReviewSettings::default(),
             mcp: Some(McpDraft::Endpoint { endpoint, streams }),
         });
         let kinds: [(&str, &Vec<Spanned<raw::McpActionSpec>>); 3] = [
@@ -177,6 +178,18 @@ pub(super) fn compile_mcp(
                     sink,
                 );
                 let fields = merge_context(&defaults, &own_entries, |_, _| {}, sink);
+                if kind == "resources" {
+                    let why = "a resource read has no arguments to redact; redact applies to tools and prompts";
+                    nothing_to_redact(file, &field, &a.redact, why.into(), sink);
+                }
+                let review = review_settings(
+                    file,
+                    &field,
+                    &a.redact,
+                    &a.reviewer_roles,
+                    Payload::Arguments,
+                    sink,
+                );
                 drafts.push(RouteDraft {
                     file: file.to_path_buf(),
                     field,
@@ -192,6 +205,7 @@ pub(super) fn compile_mcp(
                     context: ContextMap::compile(fields, &base.amount_field),
                     mode: parts.mode,
                     allow_body: false,
+                    review,
                     mcp: Some(McpDraft::Entry { endpoint }),
                 });
             }

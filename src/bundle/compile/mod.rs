@@ -16,7 +16,7 @@ use crate::policy::model::{
 use crate::policy::requirements::{NameSet, WindowId};
 use crate::policy::window::{parse_time_of_day, parse_weekday, ChangeWindow};
 use crate::policy::{IssueCode, IssueSet, Policy, Requirements, Verdict};
-use crate::snapshot::{BundleMeta, Mode, Route, RouteKind, Snapshot};
+use crate::snapshot::{BundleMeta, Mode, ReviewSettings, Route, RouteKind, Snapshot};
 use bytes::Bytes;
 use http::{HeaderName, Method};
 use jiff::tz::TimeZone;
@@ -33,6 +33,7 @@ mod docs;
 mod fields;
 mod keys;
 mod mcp;
+mod review;
 mod routes;
 mod rules;
 mod settings;
@@ -44,6 +45,7 @@ use context::{context_entries, ContextEntry, SourceKinds};
 use docs::{parse_file, Doc, Docs, Sink};
 use fields::*;
 use mcp::{compile_mcp, McpDraft};
+use review::{nothing_to_redact, review_settings, Payload};
 use routes::{build_table, compile_routes};
 use rules::compile_rules;
 use settings::compile_bundle;
@@ -204,6 +206,7 @@ pub(in crate::bundle) fn compile(
                 mode: r.mode,
                 refuses_body,
                 kind,
+                review: r.review,
             }
         })
         .collect();

@@ -18,6 +18,7 @@ pub(super) struct RouteDraft {
     pub(super) context: ContextMap,
     pub(super) mode: Mode,
     pub(super) allow_body: bool,
+    pub(super) review: ReviewSettings,
     /// For an MCP endpoint or one of its tools, resources or prompts: which, and where.
     pub(super) mcp: Option<McpDraft>,
 }
@@ -152,6 +153,22 @@ pub(super) fn compile_routes(
                 |e, sink| check_params(e, sink),
                 sink,
             );
+            let context = ContextMap::compile(fields, &base.amount_field);
+            // A route that refuses any body (see `Route::refuses_body`) has none to redact.
+            if let Some(m) = &method {
+                if crate::snapshot::is_bodiless_method(m) && !context.reads_body && !allow_body {
+                    let why = format!("this route has no body to redact: a {m} route that reads no body field and does not set allow_body refuses any request body");
+                    nothing_to_redact(file, &field, &route.redact, why, sink);
+                }
+            }
+            let review = review_settings(
+                file,
+                &field,
+                &route.redact,
+                &route.reviewer_roles,
+                Payload::Body,
+                sink,
+            );
             drafts.push(RouteDraft {
                 file: file.to_path_buf(),
                 field,
@@ -164,9 +181,10 @@ pub(super) fn compile_routes(
                 side_effects: parts.side_effects,
                 own: parts.own,
                 questions: parts.questions,
-                context: ContextMap::compile(fields, &base.amount_field),
+                context,
                 mode: parts.mode,
                 allow_body,
+                review,
                 mcp: None,
             });
         }

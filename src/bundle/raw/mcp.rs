@@ -68,4 +68,11 @@ pub struct McpActionSpec {
     #[serde(default)]
     pub questions: OrderedMap<Str, String>,
     pub mode: Option<Str>,
+    /// Tools and prompts only: RFC 6901 pointers into the call's `params.arguments`, masked
+    /// in what a reviewer of a deferred call sees.
+    #[serde(default)]
+    pub redact: Vec<Str>,
+    /// The reviewer roles that may approve a deferred call: any one; empty = any reviewer.
+    #[serde(default)]
+    pub reviewer_roles: Vec<Str>,
 }

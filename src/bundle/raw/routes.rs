@@ -55,6 +55,12 @@ pub struct RouteSpec {
     /// GET, HEAD, DELETE, OPTIONS and TRACE routes only: stream a request body to the
     /// upstream unevaluated instead of refusing one. Default false.
     pub allow_body: Option<Spanned<bool>>,
+    /// RFC 6901 pointers into the body: masked in what a reviewer of a deferred request sees.
+    #[serde(default)]
+    pub redact: Vec<Str>,
+    /// The reviewer roles that may approve a deferred request: any one; empty = any reviewer.
+    #[serde(default)]
+    pub reviewer_roles: Vec<Str>,
 }
 
 /// Where one context field is read: exactly one of the keys.
