@@ -86,14 +86,19 @@ impl Sidecar {
             }
             None => None,
         };
-        let audit = Ops::audit_sink(&cfg, &metrics)?;
+        let (tap, traces) = crate::state::traces::channel(cfg.review.traces);
+        let audit = Ops::audit_sink(&cfg, &metrics, tap)?;
         let state = StateStore::connect(&cfg.state, metrics.state.clone()).await?;
-        let ops = Ops::new(
+        let ops = Arc::new(Ops::new(
             metrics,
             audit,
             candidate.as_ref().map(|c| c.snapshot().clone()),
             state,
-        );
+        ));
+        if let Some(rx) = traces {
+            let (shared, cap) = (ops.clone(), cfg.review.traces);
+            tokio::spawn(async move { crate::state::traces::ship(&shared.state, rx, cap).await });
+        }
         let debounce = cfg.reload.debounce.get();
         let mut triggers = reload_triggers(&live, debounce);
         if let Some(c) = &candidate {
@@ -103,13 +108,18 @@ impl Sidecar {
             cfg,
             live,
             candidate,
-            ops: Arc::new(ops),
+            ops,
             clock,
             triggers: Triggers(triggers),
         })
     }
 
     /// The live snapshot (what a request would be decided by now).
+    /// Its operations (state store, audit, metrics): the demo's review inbox shares them.
+    pub fn ops(&self) -> Arc<Ops> {
+        self.ops.clone()
+    }
+
     pub fn snapshot(&self) -> Arc<crate::snapshot::Snapshot> {
         self.live.snapshot().load_full()
     }

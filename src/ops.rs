@@ -61,9 +61,15 @@ impl Ops {
     }
 
     /// The audit sink `cfg.audit` describes, counting drops into `metrics`.
-    pub fn audit_sink(cfg: &Config, metrics: &Metrics) -> std::io::Result<AuditSink> {
+    pub fn audit_sink(
+        cfg: &Config,
+        metrics: &Metrics,
+        tap: Option<tokio::sync::mpsc::Sender<crate::audit::Trace>>,
+    ) -> std::io::Result<AuditSink> {
         let a = &cfg.audit;
-        let opts = AuditOptions::new(a.capacity, metrics.audit_dropped()).ring_capacity(a.recent);
+        let opts = AuditOptions::new(a.capacity, metrics.audit_dropped())
+            .ring_capacity(a.recent)
+            .tap(tap);
         match (a.sink, &a.path) {
             (AuditSinkKind::File, Some(path)) => AuditSink::file(path, opts).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("audit.path {}: {e}", path.display()))

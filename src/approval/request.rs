@@ -73,6 +73,18 @@ pub fn mint(
     now: Timestamp,
     ttl: SignedDuration,
 ) -> Result<String, String> {
+    mint_claims(key, kid, binding, approved_by, now, ttl).map(|(token, _)| token)
+}
+
+/// [`mint`], and the claims signed (the review inbox keeps the `jti` and `exp`).
+pub fn mint_claims(
+    key: &SigningKey,
+    kid: Option<&str>,
+    binding: &Binding,
+    approved_by: &str,
+    now: Timestamp,
+    ttl: SignedDuration,
+) -> Result<(String, ApprovalClaims), String> {
     if approved_by.trim().is_empty() {
         return Err("the approver must not be empty".into());
     }
@@ -86,7 +98,8 @@ pub fn mint(
         jti: new_jti()?,
         binding: binding.clone(),
     };
-    key.sign(kid, &claims)
+    let token = key.sign(kid, &claims)?;
+    Ok((token, claims))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 mod ring;
 pub mod sink;
 
-pub use sink::{AuditOptions, AuditSink, DEFAULT_RING_CAPACITY};
+pub use sink::{AuditOptions, AuditSink, Trace, DEFAULT_RING_CAPACITY};
 
 use crate::policy::{DecisionKind, Facts, IssueSet, Verdict};
 use crate::snapshot::Mode;
@@ -125,6 +125,9 @@ pub struct AuditRecord {
     /// Only for a decision API call: the name of the key it came with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<Arc<str>>,
+    /// Only for a request held for, or released by, a review in the review inbox: its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<Arc<str>>,
 }
 
 /// An empty label list, shared: a record starts with it and most get the route's own.
@@ -178,6 +181,7 @@ impl AuditRecord {
             mcp_tool: None,
             state: None,
             api_key: None,
+            review_id: None,
         }
     }
 

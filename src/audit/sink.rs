@@ -35,7 +35,13 @@ pub struct AuditOptions {
     pub ring_capacity: usize,
     /// `toolgate_audit_records_dropped_total` (see `Metrics::audit_dropped`).
     pub dropped: IntCounter,
+    /// Also hands each written line (request id, JSON) here, when there is room: the
+    /// decision traces shared with the review inbox (`crate::state::traces`).
+    pub tap: Option<mpsc::Sender<Trace>>,
 }
+
+/// A written record, for the review inbox's trace pages: its request id and JSON line.
+pub type Trace = (Arc<str>, Box<str>);
 
 impl AuditOptions {
     pub fn new(capacity: usize, dropped: IntCounter) -> AuditOptions {
@@ -43,7 +49,13 @@ impl AuditOptions {
             capacity,
             ring_capacity: DEFAULT_RING_CAPACITY,
             dropped,
+            tap: None,
         }
+    }
+
+    pub fn tap(mut self, tap: Option<mpsc::Sender<Trace>>) -> AuditOptions {
+        self.tap = tap;
+        self
     }
 
     pub fn ring_capacity(mut self, ring_capacity: usize) -> AuditOptions {
@@ -54,6 +66,8 @@ impl AuditOptions {
 
 enum Msg {
     Record(Arc<AuditRecord>),
+    /// A line of another shape (a review inbox action), already rendered.
+    Line(Box<str>),
     /// Write out everything queued before this message, then acknowledge.
     Flush(oneshot::Sender<()>),
     /// Refuse new records, write out everything queued, then acknowledge.
@@ -121,6 +135,7 @@ impl AuditSink {
             line: Vec::with_capacity(1024),
             unflushed: Vec::new(),
             shared: shared.clone(),
+            tap: opts.tap,
         };
         std::thread::Builder::new()
             .name("toolgate-audit".into())
@@ -143,7 +158,20 @@ impl AuditSink {
             Err(mpsc::error::TrySendError::Closed(Msg::Record(rec))) => {
                 self.shared.drop_record(&rec.request_id, "closed")
             }
-            Err(_) => unreachable!("only records are sent with try_send"),
+            Err(mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_)) => {
+                unreachable!("only records are sent here")
+            }
+        }
+    }
+
+    /// Hands an already rendered JSON line (no newline) to the writer: an event that is not
+    /// a request, such as a reviewer's decision. Never blocks; dropped and counted like a
+    /// record when it cannot be queued.
+    pub fn line(&self, id: &str, json: String) {
+        if self.shared.failed.load(Ordering::Relaxed)
+            || self.tx.try_send(Msg::Line(json.into())).is_err()
+        {
+            self.shared.drop_record(id, "queue_full");
         }
     }
 
@@ -193,6 +221,7 @@ struct Writer {
     /// are the records lost, and each is counted.
     unflushed: Vec<Arc<str>>,
     shared: Arc<Shared>,
+    tap: Option<mpsc::Sender<Trace>>,
 }
 
 impl Writer {
@@ -229,6 +258,7 @@ impl Writer {
             };
             match msg {
                 Msg::Record(rec) => self.write(rec),
+                Msg::Line(line) => self.write_line(&line),
                 Msg::Flush(ack) => {
                     self.flush();
                     let _ = ack.send(());
@@ -239,6 +269,7 @@ impl Writer {
                     while let Some(msg) = rx.blocking_recv() {
                         match msg {
                             Msg::Record(rec) => self.write(rec),
+                            Msg::Line(line) => self.write_line(&line),
                             Msg::Flush(a) | Msg::Close(a) => {
                                 let _ = a.send(());
                             }
@@ -270,10 +301,29 @@ impl Writer {
             self.shared.drop_record(&rec.request_id, "serialize_failed");
             return;
         }
+        if let Some(tap) = &self.tap {
+            // Best effort: a trace page may miss a record; the audit trail never does.
+            let json = String::from_utf8_lossy(&self.line).into();
+            let _ = tap.try_send((rec.request_id.clone(), json));
+        }
         self.line.push(b'\n');
         self.unflushed.push(rec.request_id.clone());
         if let Err(e) = self.out.write_all(&self.line) {
             self.fail(e);
+        }
+    }
+
+    fn write_line(&mut self, line: &str) {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let written = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"));
+        match written {
+            Ok(()) => self.unflushed.push("(review action)".into()),
+            Err(e) => self.fail(e),
         }
     }
 

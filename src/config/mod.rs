@@ -7,6 +7,7 @@
 mod api;
 mod audit;
 mod reload;
+mod review;
 mod state;
 mod validate;
 
@@ -14,6 +15,7 @@ pub use crate::duration::HumanDuration;
 pub use api::DecisionApi;
 pub use audit::{Audit, AuditSinkKind, DEFAULT_RECENT};
 pub use reload::{Reload, DEFAULT_DEBOUNCE};
+pub use review::{ReviewConfig, Webhook};
 pub use state::{StateConfig, StateKind};
 pub use validate::{ConfigError, ConfigErrors};
 
@@ -71,6 +73,9 @@ pub struct Config {
     /// The self-hosted Stage0 decision API. Default: off.
     #[serde(default)]
     pub decision_api: DecisionApi,
+    /// The review inbox: where 409s link to, and `toolgate review`'s own settings.
+    #[serde(default)]
+    pub review: ReviewConfig,
 }
 
 /// The one tool API this sidecar guards.
@@ -257,6 +262,7 @@ impl Default for Config {
             reload: Reload::default(),
             state: StateConfig::default(),
             decision_api: DecisionApi::default(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -301,6 +307,8 @@ impl Config {
             &mut self.state.ca_file,
             &mut self.state.password_file,
             &mut self.decision_api.keys_file,
+            &mut self.review.signing_key,
+            &mut self.review.client_ca,
         ]
         .into_iter()
         .flatten()

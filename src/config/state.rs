@@ -41,6 +41,10 @@ pub struct StateConfig {
     /// Default `24h`.
     #[serde(default = "default_run_ttl")]
     pub run_ttl: HumanDuration,
+    /// How long a review (a request held for human approval) is kept after its last
+    /// activity: pending, then in the inbox's history. Default `168h` (a week).
+    #[serde(default = "default_review_ttl")]
+    pub review_ttl: HumanDuration,
 }
 
 fn default_url() -> String {
@@ -55,6 +59,9 @@ fn default_prefix() -> String {
 fn default_run_ttl() -> HumanDuration {
     HumanDuration(Duration::from_secs(86_400))
 }
+fn default_review_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 86_400))
+}
 
 impl Default for StateConfig {
     fn default() -> Self {
@@ -66,6 +73,7 @@ impl Default for StateConfig {
             password_file: None,
             password_env: None,
             run_ttl: default_run_ttl(),
+            review_ttl: default_review_ttl(),
         }
     }
 }
@@ -125,6 +133,9 @@ impl StateConfig {
         }
         if self.run_ttl.get() < Duration::from_secs(1) {
             out.push(("state.run_ttl", "must be at least 1s".into()));
+        }
+        if self.review_ttl.get() < Duration::from_secs(60) {
+            out.push(("state.review_ttl", "must be at least 1m".into()));
         }
         if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}']) {
             out.push((

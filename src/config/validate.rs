@@ -176,6 +176,9 @@ impl Config {
         for (path, m) in self.state.problems() {
             err(path, m);
         }
+        for (path, m) in self.review.problems() {
+            err(path, m);
+        }
         let debounce = self.reload.debounce.get();
         if debounce == Duration::ZERO || debounce > MAX_DEBOUNCE {
             err(

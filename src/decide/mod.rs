@@ -24,6 +24,7 @@ use crate::policy::{
 use crate::snapshot::{Route, RouteKind, Snapshot};
 
 mod mcp;
+mod review;
 mod state;
 use http::{HeaderMap, HeaderName, Method};
 use jiff::Timestamp;

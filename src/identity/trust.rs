@@ -145,6 +145,24 @@ impl Trust {
     }
 }
 
+impl Trust {
+    /// Verifies the approval a reviewer gave this request's binding in the review inbox,
+    /// exactly as an `x-approval` header would be (for a request that carried none).
+    pub fn verify_stored_approval(
+        &self,
+        token: &str,
+        input: &TrustInput<'_>,
+        facts: &mut Facts<'_>,
+        now: Timestamp,
+    ) -> Evidence {
+        let mut ev = Evidence::default();
+        if let Some(verifier) = &self.approvals {
+            verify_token(verifier, token, input, facts, now, &mut ev);
+        }
+        ev
+    }
+}
+
 fn verify_approval(
     verifier: &ApprovalVerifier,
     input: &TrustInput<'_>,
@@ -163,6 +181,17 @@ fn verify_approval(
             return;
         }
     };
+    verify_token(verifier, token, input, facts, now, ev);
+}
+
+fn verify_token(
+    verifier: &ApprovalVerifier,
+    token: &str,
+    input: &TrustInput<'_>,
+    facts: &mut Facts<'_>,
+    now: Timestamp,
+    ev: &mut Evidence,
+) {
     let claims = match verifier.verify(token, now) {
         Ok(claims) => claims,
         Err(ApprovalError::SignatureInvalid(why)) => {

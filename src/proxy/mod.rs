@@ -8,6 +8,7 @@
 
 pub mod intake;
 pub mod refusal;
+mod review;
 mod rpc;
 mod stage;
 mod trail;
@@ -56,6 +57,8 @@ pub struct Gate {
     pub body_read_timeout: std::time::Duration,
     /// Metrics, the audit sink, the candidate bundle.
     pub ops: Arc<Ops>,
+    /// The review inbox's base URL (`review.url`), for the links in 409s.
+    pub review_url: Option<Arc<str>>,
 }
 
 impl Gate {
@@ -83,6 +86,7 @@ impl Gate {
             max_body_bytes: cfg.limits.max_body_bytes,
             body_read_timeout: cfg.limits.body_read_timeout.get(),
             ops,
+            review_url: cfg.review.url.as_deref().map(Arc::from),
         })
     }
 }
@@ -259,6 +263,7 @@ where
     .await?;
     // Given back if the request certainly never reaches the tool.
     let applied = passed.applied;
+    let released_by = passed.review;
     let (listed, verdict) = (passed.listed, passed.verdict);
     // A `tools/list` answer shows only what this caller may call.
     let listing = passed
@@ -306,6 +311,14 @@ where
         Ok(resp) => resp,
         Err(e) => {
             let refusal = Refusal::from(e);
+            let text = if matches!(refusal, Refusal::UpstreamConnect(_)) {
+                "not sent: the tool could not be reached"
+            } else if matches!(refusal, Refusal::UpstreamOverloaded { .. }) {
+                "not sent: the upstream was overloaded"
+            } else {
+                "sent: the tool gave no usable answer"
+            };
+            review::outcome(gate, released_by, text.into(), now);
             // Not sent, or no connection to send it on: the tool cannot have acted. A
             // timeout or a broken answer may follow an action, so those keep their count.
             if matches!(
@@ -320,6 +333,8 @@ where
         }
     };
     trail.answered(resp.status());
+    let text = format!("forwarded, the tool answered {}", resp.status().as_u16());
+    review::outcome(gate, released_by, text, now);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Upgrades were never forwarded; a 101 cannot be a valid answer.
         return Err(Refusal::UpstreamBadResponse(

@@ -55,7 +55,11 @@ pub enum Refusal {
     StateUnavailable(Box<Decision>),
     /// Deferred for approval under signed approvals (409): the decision, and the binding a
     /// reviewer must sign (`approval_request`).
-    AwaitingApproval(Box<Decision>, Box<ApprovalRequest>),
+    AwaitingApproval(
+        Box<Decision>,
+        Box<ApprovalRequest>,
+        Option<Box<crate::state::review::ReviewRef>>,
+    ),
     /// ALLOWed, but the upstream could not be connected to (502).
     UpstreamConnect(String),
     /// ALLOWed, but the upstream did not connect or answer in time (504).
@@ -176,7 +180,11 @@ enum Body {
     /// A decision that could not be completed, with the error that stopped it.
     Unfinished(Box<Decision>, &'static str),
     /// A decision with the approval request beside its fields.
-    Approval(Box<Decision>, Box<ApprovalRequest>),
+    Approval(
+        Box<Decision>,
+        Box<ApprovalRequest>,
+        Option<Box<crate::state::review::ReviewRef>>,
+    ),
     /// Not evaluable: one issue and the reason.
     Invalid(IssueCode, String),
     /// A fault after the decision (or a bug): code, message, the verdict that stood, and
@@ -189,6 +197,9 @@ struct ApprovalBody<'a> {
     #[serde(flatten)]
     decision: &'a Decision,
     approval_request: &'a ApprovalRequest,
+    /// Where the request waits in the review inbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review: Option<&'a crate::state::review::ReviewRef>,
 }
 
 #[derive(Serialize)]
@@ -285,7 +296,7 @@ impl Refusal {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Body::Unfinished(d, "STATE_UNAVAILABLE"),
             ),
-            Refusal::AwaitingApproval(d, r) => (StatusCode::CONFLICT, Body::Approval(d, r)),
+            Refusal::AwaitingApproval(d, r, v) => (StatusCode::CONFLICT, Body::Approval(d, r, v)),
             Refusal::UpstreamConnect(why) => (
                 StatusCode::BAD_GATEWAY,
                 Body::Fault(
@@ -357,13 +368,14 @@ impl Refusal {
                     decision: &d,
                 }),
             ),
-            Body::Approval(d, r) => (
+            Body::Approval(d, r, v) => (
                 d.verdict,
                 d.issues,
                 None,
                 serde_json::to_vec(&ApprovalBody {
                     decision: &d,
                     approval_request: &r,
+                    review: v.as_deref(),
                 }),
             ),
             Body::Invalid(code, why) => (

@@ -5,6 +5,7 @@
 //! forwarded; everything else is a refusal.
 
 use super::refusal::Refusal;
+use super::review::Consulted;
 use super::trail::Trail;
 use super::Gate;
 use crate::audit::StateAction;
@@ -32,6 +33,8 @@ pub(super) struct Passed {
     /// What the state store claimed and counted for it: given back if it is certainly
     /// never sent.
     pub(super) applied: Option<Plan>,
+    /// The review whose approval released it: told what became of it.
+    pub(super) review: Option<Box<str>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -72,6 +75,35 @@ pub(super) async fn decide<'r>(
     let enforce = |j: &decide::Judged<'_>| j.enforce(snapshot, route, &input, request_id, now);
     let mut enforced = enforce(&judged);
     trail.add_decision_time(started.elapsed());
+    // Held for a signed approval: the review inbox may hold the reviewer's decision.
+    let mut review = None;
+    let mut released_by = None;
+    if let Enforced::Defer(d, Some(approval)) = &enforced {
+        match super::review::consult(
+            gate,
+            snapshot,
+            route,
+            &mut judged,
+            &input,
+            approval,
+            d,
+            body,
+            now,
+        )
+        .await
+        {
+            Consulted::Pending(r) => {
+                trail.review(&r.id);
+                review = Some(Box::new(r));
+            }
+            Consulted::Decided(id) => {
+                trail.review(&id);
+                released_by = Some(id.into_boxed_str());
+                enforced = enforce(&judged);
+            }
+            Consulted::Unavailable => {}
+        }
+    }
     // What forwarding claims and counts, in one round trip; only for what would be sent.
     let mut applied = None;
     let mut retry_after = None;
@@ -114,7 +146,9 @@ pub(super) async fn decide<'r>(
                 _ => Refusal::Denied(d),
             })
         }
-        Enforced::Defer(d, Some(approval)) => return Err(Refusal::AwaitingApproval(d, approval)),
+        Enforced::Defer(d, Some(approval)) => {
+            return Err(Refusal::AwaitingApproval(d, approval, review))
+        }
         Enforced::Defer(d, None) => return Err(Refusal::Deferred(d)),
     };
     if verdict != Verdict::Allow {
@@ -131,6 +165,7 @@ pub(super) async fn decide<'r>(
         verdict,
         mcp,
         applied,
+        review: released_by,
     })
 }
 

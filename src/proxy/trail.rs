@@ -261,6 +261,11 @@ impl Trail {
         self.rec().state = Some(action);
     }
 
+    /// The review (review inbox) that holds or released this request.
+    pub(super) fn review(&mut self, id: &str) {
+        self.rec().review_id = Some(id.into());
+    }
+
     pub(super) fn facts(&mut self, facts: &Facts<'_>) {
         self.rec().set_facts(facts);
     }

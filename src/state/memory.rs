@@ -4,6 +4,7 @@
 //! Nothing survives a restart, and nothing is shared with another replica.
 
 use super::plan::{Applied, Op, Plan, Refused};
+use super::review::{ReviewAnswer, ReviewOp};
 use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
@@ -44,7 +45,11 @@ impl Entry {
 pub struct Engine {
     map: HashMap<String, Entry>,
     sweep_at: usize,
+    reviews: reviews::Reviews,
 }
+
+#[path = "memory_reviews.rs"]
+mod reviews;
 
 impl Engine {
     fn live(&mut self, key: &str, now: i64) -> Option<&mut Entry> {
@@ -160,6 +165,8 @@ enum Msg {
     Apply(Plan, oneshot::Sender<Applied>),
     Peek(Plan, oneshot::Sender<Vec<i64>>),
     Refund(Plan, oneshot::Sender<()>),
+    /// A review operation at an instant (ms), reviews kept for a while (ms).
+    Review(ReviewOp, i64, i64, oneshot::Sender<ReviewAnswer>),
 }
 
 /// The handle requests use; the task starts with the first plan (inside the runtime).
@@ -186,6 +193,9 @@ impl Memory {
                             engine.refund(&plan);
                             let _ = done.send(());
                         }
+                        Msg::Review(op, now, keep, answer) => {
+                            let _ = answer.send(engine.review(op, now, keep));
+                        }
                     }
                 }
             });
@@ -206,6 +216,12 @@ impl Memory {
     /// `Some` once the refund was made.
     pub async fn refund(&self, plan: Plan) -> Option<()> {
         self.ask(|answer| Msg::Refund(plan, answer)).await
+    }
+
+    /// Runs a review operation; `None` as for [`Memory::apply`].
+    pub async fn review(&self, op: ReviewOp, now_ms: i64, keep_ms: i64) -> Option<ReviewAnswer> {
+        self.ask(|answer| Msg::Review(op, now_ms, keep_ms, answer))
+            .await
     }
 
     /// Sends the task one message and waits for its answer; never waits for queue room.

@@ -9,6 +9,8 @@ mod memory;
 pub mod plan;
 pub mod quota;
 mod redis;
+pub mod review;
+pub mod traces;
 
 pub use memory::Engine;
 pub use plan::{Applied, Plan, Planner, Refused, What};
@@ -55,6 +57,7 @@ pub struct StateStore {
     timeout: Duration,
     prefix: Arc<str>,
     run_ttl_ms: i64,
+    review_ttl_ms: i64,
     metrics: StateMetrics,
     up: Arc<AtomicBool>,
     /// Names each plan's sliding-window entries: this process, then a sequence number.
@@ -122,11 +125,17 @@ impl StateStore {
             timeout: cfg.timeout.get(),
             prefix: cfg.key_prefix.as_str().into(),
             run_ttl_ms: i64::try_from(cfg.run_ttl.get().as_millis()).unwrap_or(i64::MAX),
+            review_ttl_ms: i64::try_from(cfg.review_ttl.get().as_millis()).unwrap_or(i64::MAX),
             metrics,
             up: Arc::new(AtomicBool::new(true)),
             nonce,
             seq: AtomicU64::new(0),
         }
+    }
+
+    /// The key prefix (`state.key_prefix`, without its braces).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// `memory` or `redis`, for `/healthz` and the audit record.

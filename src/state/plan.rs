@@ -126,7 +126,7 @@ impl Planner<'_> {
         };
         if let Some((jti, until)) = claim {
             let ttl_ms = (until.saturating_mul(1000) - now_ms).max(1000);
-            let key = format!("{{{}}}jti:{}", self.prefix, subject(jti));
+            let key = claim_key(self.prefix, jti);
             plan.ops.push(Op::Claim { key, ttl_ms });
             plan.what.push(What::Approval { jti: jti.into() });
         }
@@ -199,6 +199,12 @@ fn scoped(prefix: &str, scope: &Arc<str>) -> String {
 }
 
 /// A client-supplied key part: as it is when short, else its SHA-256.
+/// The key an approval's `jti` is claimed under: a review keeps it, to know its approval
+/// was used.
+pub fn claim_key(prefix: &str, jti: &str) -> String {
+    format!("{{{prefix}}}jti:{}", subject(jti))
+}
+
 fn subject(value: &str) -> String {
     if value.len() <= MAX_SUBJECT {
         return value.to_owned();

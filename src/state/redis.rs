@@ -18,6 +18,9 @@ static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("appl
 static REFUND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("refund.lua")));
 static PEEK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("peek.lua")));
 
+#[path = "redis_reviews.rs"]
+mod reviews;
+
 /// How long a (re)connection attempt may take; the request path never waits for one
 /// longer than `state.timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -151,6 +154,11 @@ impl Redis {
                 } => inv.arg("a").arg(limit).arg(add).arg(ttl_ms),
             };
         }
+        self.run(&inv).await
+    }
+
+    /// Runs a prepared script invocation on the connection.
+    async fn run(&self, inv: &redis::ScriptInvocation<'_>) -> Result<Value, CallError> {
         let result = match &self.conn {
             Conn::Single(m) => inv.invoke_async(&mut m.clone()).await,
             Conn::Cluster(cell) => match cell.get() {
