@@ -10,6 +10,7 @@
 //! | `demo` | `toolgate demo`: the sidecars, a mock tool API and the scenario replay |
 //! | [`app`] | the sidecar wired: live and candidate bundles, proxy, admin, audit, shutdown order |
 //! | [`api`] | the decision API: Stage0's `POST /check` on its own listener, API keys |
+//! | [`inbox`] | the review inbox: pending reviews, approve / reject, decision traces (`toolgate review`) |
 //! | [`admin`] | the admin listener: health, readiness, metrics, reload, `/v1/check`, decisions |
 //! | [`commands`] | the policy CLI: `check`, `validate`, `test`, `approve`, `token` |
 //! | [`server`] | the proxy listener: accept, TLS, HTTP/1.1 framing guard, HTTP/2, deadlines |
@@ -70,6 +71,7 @@ pub mod extract;
 pub mod forward;
 pub mod headers;
 pub mod identity;
+pub mod inbox;
 pub mod jose;
 pub mod mcp;
 pub mod metrics;

@@ -108,6 +108,16 @@ enum Command {
         #[command(flatten)]
         flags: ServerFlags,
     },
+    /// The review inbox: requests held for human approval, approved or rejected in a
+    /// browser (behind an authenticating proxy). Holds the approval signing key
+    /// (review.signing_key); shares the sidecars' state store (state.url).
+    Review {
+        /// The inbox's address (review.listen), e.g. 127.0.0.1:9400.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        flags: ServerFlags,
+    },
     /// API keys for the decision API.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -278,6 +288,31 @@ where
     }
 }
 
+fn review(
+    config: PathBuf,
+    listen: Option<std::net::SocketAddr>,
+    overrides: toolgate::config::Overrides,
+    log_format: LogFormat,
+) -> u8 {
+    init_logs(log_format);
+    let mut cfg = match toolgate::config::Config::from_file(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("toolgate: invalid config {}:\n{e}", config.display());
+            return exit::INVALID;
+        }
+    };
+    cfg.apply(overrides);
+    if let Some(addr) = listen {
+        cfg.review.listen = addr;
+    }
+    if let Err(e) = cfg.validate() {
+        eprintln!("toolgate: invalid config {}:\n{e}", config.display());
+        return exit::INVALID;
+    }
+    run_until_signalled(|signals| toolgate::inbox::start::serve(cfg, signals))
+}
+
 fn api(
     config: PathBuf,
     listen: Option<std::net::SocketAddr>,
@@ -376,6 +411,10 @@ fn main() -> ExitCode {
         Command::Api { listen, mut flags } => {
             let overrides = flags.overrides(None, None);
             api(flags.config, listen, overrides, flags.log_format)
+        }
+        Command::Review { listen, mut flags } => {
+            let overrides = flags.overrides(None, None);
+            review(flags.config, listen, overrides, flags.log_format)
         }
         Command::Keys(KeysCommand::New { name }) => match toolgate::api::keys::new_key(&name) {
             Ok((key, line)) => {

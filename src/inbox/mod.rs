@@ -1,0 +1,188 @@
+//! The review inbox (`toolgate review`): the requests sidecars hold for a human approval
+//! (pending reviews, in the state store), a reviewer's Approve or Reject, and the trace of
+//! any decision by request id. It alone holds the approval signing key; it never forwards
+//! anything. Server-rendered HTML ([`html`]) with CSRF-protected forms ([`csrf`]), a small
+//! JSON API for machines, reviewer identity from a verified source ([`reviewer`]), an
+//! audit line per decision, and a webhook for new reviews ([`webhook`]).
+
+pub mod action;
+pub mod csrf;
+pub mod html;
+pub mod reviewer;
+mod routes;
+pub mod start;
+pub mod webhook;
+
+use crate::clock::Clock;
+use crate::jose::keys::SigningKey;
+use crate::ops::Ops;
+use crate::server::{accept_until, AtFdLimit};
+use crate::state::review::{Review, ReviewStatus};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use reviewer::{Reviewer, ReviewerSource};
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Connections at once; more wait in the backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// How often new pending reviews are looked for, to notify the webhook.
+const NOTIFY_EVERY: Duration = Duration::from_secs(1);
+/// How many reviews a page lists.
+pub const LISTED: usize = 200;
+
+/// The inbox: the state store (through `ops`), the key it signs with, who may review.
+pub struct Inbox {
+    pub ops: Arc<Ops>,
+    pub signer: SigningKey,
+    pub key_id: Option<String>,
+    pub csrf: csrf::Csrf,
+    pub reviewers: ReviewerSource,
+    /// `review.url`: the base of links in webhooks.
+    pub url: Option<String>,
+    pub clock: Clock,
+    pub header_read_timeout: Duration,
+}
+
+impl Inbox {
+    /// Serves until `shutdown` completes.
+    pub async fn run(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        tracing::info!(local = %listener.local_addr()?, tls = tls.is_some(), "review inbox listening");
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        let builder = Arc::new(builder);
+        let shutdown = std::pin::pin!(shutdown);
+        accept_until(
+            &listener,
+            MAX_CONNECTIONS,
+            shutdown,
+            "review",
+            AtFdLimit::Serve,
+            |stream, addr, permit| {
+                let inbox = self.clone();
+                let (builder, tls) = (builder.clone(), tls.clone());
+                let handshake = self.header_read_timeout;
+                tokio::spawn(async move {
+                    let serve = |cert: Option<crate::identity::ClientCert>| {
+                        service_fn(move |req| {
+                            let inbox = inbox.clone();
+                            let cert = cert.clone();
+                            async move {
+                                Ok::<_, Infallible>(routes::route(&inbox, req, cert.as_ref()).await)
+                            }
+                        })
+                    };
+                    let ended = match tls {
+                        None => {
+                            let service = serve(None);
+                            builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Some(tls) => match tokio::time::timeout(handshake, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                let cert = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|c| c.first())
+                                    .map(crate::identity::ClientCert::from_der);
+                                let service = serve(cert);
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await
+                            }
+                            _ => Ok(()),
+                        },
+                    };
+                    if let Err(e) = ended {
+                        tracing::debug!(%addr, error = %e, "review inbox connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Notifies `hook` of each new pending review, once however many inbox replicas run
+    /// (the store marks a review notified for the first that asks). Runs until dropped.
+    pub async fn notify_new(self: Arc<Self>, hook: webhook::Webhook) {
+        let mut seen: HashSet<String> = HashSet::new();
+        loop {
+            let now = (self.clock)();
+            match self.ops.state.reviews(LISTED, now).await {
+                Ok(reviews) => {
+                    for r in reviews.iter().filter(|r| r.status == ReviewStatus::Pending) {
+                        if !seen.insert(r.id.clone()) {
+                            continue;
+                        }
+                        if let Ok(true) = self.ops.state.review_notify(&r.id, now).await {
+                            hook.notify(self.notice(r));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "review inbox: cannot list reviews to notify")
+                }
+            }
+            tokio::time::sleep(NOTIFY_EVERY).await;
+        }
+    }
+
+    fn notice(&self, r: &Review) -> webhook::Notice {
+        let base = self.url.as_deref().unwrap_or("").trim_end_matches('/');
+        webhook::Notice {
+            review_id: r.id.clone(),
+            url: format!("{base}/reviews/{}", r.id),
+            goal: r.record.approval.goal.clone(),
+            route: r.record.route.clone(),
+            tool: r.record.tool.clone(),
+            actor: r.record.actor.clone(),
+            environment: r.record.environment.clone(),
+            issues: r.record.issues.clone(),
+        }
+    }
+
+    /// One audit line per decision: who decided what, on which deferred request.
+    fn audit_action(&self, r: &Review, reviewer: &Reviewer, now: jiff::Timestamp) {
+        let d = r.decided.as_ref();
+        let line = serde_json::json!({
+            "ts": now.to_string(),
+            "event": "review_decision",
+            "review_id": r.id,
+            "request_id": r.record.approval.request_id,
+            "policy_version": r.record.approval.policy_version,
+            "route": r.record.route,
+            "mcp_tool": r.record.tool,
+            "environment": r.record.environment,
+            "actor": r.record.actor,
+            "reviewer": reviewer.name,
+            "decision": r.status.as_str(),
+            "reason": d.map(|d| d.reason.as_str()).filter(|s| !s.is_empty()),
+            "approval_expires_at": d.filter(|d| d.exp > 0).and_then(|d| jiff::Timestamp::from_second(d.exp).ok()).map(|t| t.to_string()),
+        });
+        tracing::info!(
+            review_id = r.id,
+            reviewer = reviewer.name,
+            decision = r.status.as_str(),
+            "review decided"
+        );
+        self.ops.audit.line(&r.id, line.to_string());
+    }
+}
