@@ -11,7 +11,9 @@
 //! The demo checks itself: a scenario whose status, verdict or forwarding differs from its
 //! expectation makes the exit code 1, so `demo --once` is also an end-to-end test.
 
+pub mod inbox;
 mod replay;
+mod window;
 use replay::{replay, unexpected};
 pub mod mcp;
 pub mod mcp_drive;
@@ -61,6 +63,10 @@ pub struct Args {
     /// The MCP sidecar's bundle.
     #[arg(long, value_name = "DIR", default_value = "policies/mcp")]
     pub mcp_policies: PathBuf,
+    /// The review inbox, as a browser reaches it (behind the demo's stand-in sign-in
+    /// proxy); busy port: as for --listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9400")]
+    pub review_listen: SocketAddr,
     /// Replay the scenarios, print the table and exit instead of serving until Ctrl-C.
     #[arg(long)]
     pub once: bool,
@@ -139,7 +145,28 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         admin: bind(signed_admin, "signed admin listener").await?,
         api: None,
     };
-    let signed = Gate::start(args, listeners, &mock.url(), Some(&args.signed_policies)).await?;
+    // The review inbox the signed sidecar's 409s link to: the stand-in sign-in proxy in
+    // front, the inbox itself on an ephemeral port behind it.
+    let front = bind(args.review_listen, "review inbox").await?;
+    let inbox_base = format!("http://{}", front.local_addr().context("inbox address")?);
+    let behind = bind(SocketAddr::new(args.review_listen.ip(), 0), "review inbox").await?;
+    let signed_review = Some(inbox_base.clone());
+    let scratch = tempfile_dir()?;
+    let widened = window::always_open(&args.signed_policies, &scratch)?;
+    let (signed, signed_cfg) = Gate::start_with(
+        args,
+        listeners,
+        &mock.url(),
+        Some(widened.as_deref().unwrap_or(&args.signed_policies)),
+        signed_review,
+    )
+    .await?;
+    let keys = args.signed_policies.join("example-private-keys");
+    let mut inbox_cfg = signed_cfg;
+    inbox_cfg.review.signing_key = Some(keys.join(scenarios::APPROVAL_KEY));
+    let review = crate::inbox::start::build(&inbox_cfg, signed.ops.clone(), system_clock())
+        .map_err(|e| DemoError::Invalid(format!("review inbox: {e:#}")))?;
+    inbox::serve(std::sync::Arc::new(review), behind, front)?;
     let payments =
         mcp::PaymentsServer::start(bind(SocketAddr::new(args.listen.ip(), 0), "MCP server").await?)
             .context("payments MCP server")?;
@@ -153,7 +180,6 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         api: None,
     };
     let mcp = Gate::start(args, listeners, &payments.url(), Some(&args.mcp_policies)).await?;
-    let keys = args.signed_policies.join("example-private-keys");
 
     println!(
         "toolgate demo: bundle {} ({}...) from {}",
@@ -178,6 +204,10 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
         signed.base, signed.meta.policy_version
     );
     println!(
+        "  review inbox             {inbox_base}  (signed in as {})",
+        inbox::REVIEWER
+    );
+    println!(
         "  tool API (mock)          {}  (the upstream of both)",
         mock.url()
     );
@@ -190,6 +220,13 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
     println!();
 
     let all = scenarios::scenarios();
+    if widened.is_some() {
+        println!(
+            "(the signed sidecar runs a copy of {} whose business_hours window is open all \
+             week, so the review loop below can move money at any hour)\n",
+            args.signed_policies.display()
+        );
+    }
     let replayed = replay(&plain.base, &signed.base, &keys, &mock, &all).await?;
     let rows = replayed.rows;
     print!("{}", table::render(&rows));
@@ -209,6 +246,16 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
     for (s, r) in all.iter().zip(&rows) {
         if let Some(why) = unexpected(s, r, &mock) {
             println!("UNEXPECTED: {}: {why}", s.name);
+            ok = false;
+        }
+    }
+
+    println!("\nThe review inbox ({inbox_base}): what a reviewer decides, the agent's identical retry obeys\n");
+    let steps = inbox::drive(&signed.base, &inbox_base, &keys, &mock).await?;
+    print!("{}", inbox::render(&steps));
+    for s in &steps {
+        if let Some(why) = &s.unexpected {
+            println!("UNEXPECTED: review loop: {}: {why}", s.step);
             ok = false;
         }
     }
@@ -259,6 +306,11 @@ pub async fn run(args: &Args, shutdown: impl Future<Output = ()>) -> Result<bool
              -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"create_payout\",\"arguments\":{{\"account\":\"acc-9\",\"amount\":2500,\"currency\":\"EUR\"}}}}}}'\n",
             mcp.base
         );
+        println!(
+            "# review inbox: open {inbox_base} in a browser (the demo signs you in as {}),\n\
+             # then send a payout to the signed proxy without x-approval and watch it arrive.\n",
+            inbox::REVIEWER
+        );
         println!("Listening. Press Ctrl-C to stop.");
         if !stopped {
             shutdown.await;
@@ -281,6 +333,8 @@ struct Gate {
     audit: PathBuf,
     meta: crate::snapshot::BundleMeta,
     dir: PathBuf,
+    /// Its state store (shared with the demo's review inbox), audit and metrics.
+    ops: std::sync::Arc<crate::ops::Ops>,
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -292,6 +346,20 @@ impl Gate {
         upstream: &str,
         policies: Option<&Path>,
     ) -> Result<Gate, DemoError> {
+        Ok(Gate::start_with(args, listeners, upstream, policies, None)
+            .await?
+            .0)
+    }
+
+    /// [`Gate::start`], its 409s linking to the review inbox at `review_url`; and the
+    /// config it runs with.
+    async fn start_with(
+        args: &Args,
+        listeners: Listeners,
+        upstream: &str,
+        policies: Option<&Path>,
+        review_url: Option<String>,
+    ) -> Result<(Gate, Config), DemoError> {
         let addr = listeners.proxy.local_addr().context("proxy address")?;
         let admin = listeners.admin.local_addr().context("admin address")?;
         let overrides = Overrides {
@@ -316,29 +384,42 @@ impl Gate {
         ));
         cfg.audit.sink = AuditSinkKind::File;
         cfg.audit.path = Some(audit.clone());
+        cfg.review.url = review_url;
+        let kept = cfg.clone();
         let sidecar = Sidecar::load(cfg, system_clock()).await.map_err(|e| {
             DemoError::Invalid(format!("invalid policy bundle {}:\n{e:#}", dir.display()))
         })?;
         let meta = sidecar.snapshot().meta.clone();
+        let ops = sidecar.ops();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(sidecar.run(listeners, async {
             let _ = stopped.await;
         }));
-        Ok(Gate {
+        let gate = Gate {
             base: format!("http://{addr}"),
             admin: format!("http://{admin}"),
             audit,
             meta,
             dir,
+            ops,
             stop,
             serving,
-        })
+        };
+        Ok((gate, kept))
     }
 
     async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.serving.await.context("proxy task")?
     }
+}
+
+/// A directory for the demo's scratch files (the widened bundle), removed at exit only
+/// by the OS's temp cleaning: it is small, and a running demo may still read it.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("toolgate-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    Ok(dir)
 }
 
 /// Binds `addr`; a fixed port that is taken falls back to an ephemeral one on the same IP,
