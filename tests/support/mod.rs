@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod audit_fields;
+pub mod browser;
 pub mod fixture;
 pub mod h2raw;
 pub mod processes;
