@@ -10,6 +10,7 @@ pub mod h2raw;
 pub mod processes;
 pub mod prom;
 pub mod redis;
+pub mod review;
 pub mod sidecar;
 pub mod state_cases;
 pub mod wire;
@@ -256,13 +257,23 @@ impl Gate {
         upstream: &str,
         tweak: impl FnOnce(&mut Config),
     ) -> Gate {
+        let ops = Arc::new(Ops::detached().unwrap());
+        Gate::start_with_ops(snapshot, upstream, tweak, ops).await
+    }
+
+    /// [`Gate::start`] with operations of the test's own (an audit file, a state store).
+    pub async fn start_with_ops(
+        snapshot: Snapshot,
+        upstream: &str,
+        tweak: impl FnOnce(&mut Config),
+        ops: Arc<Ops>,
+    ) -> Gate {
         let mut cfg = Config::default();
         cfg.upstream.url = upstream.to_owned();
         tweak(&mut cfg);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
-        let ops = Arc::new(Ops::detached().unwrap());
         let clock = TestClock::new();
         let server = Server::with_ops(&cfg, state.clone(), clock.clock(), ops.clone()).unwrap();
         let draining = server.draining();
