@@ -53,6 +53,38 @@ pub fn build(cfg: &Config, ops: Arc<Ops>, clock: Clock) -> anyhow::Result<Inbox>
     })
 }
 
+/// Refuses a signing key whose approvals the bundle (`policies`) would not accept: every
+/// approval it signed would be refused at the sidecar as APPROVAL_SIGNATURE_INVALID.
+pub fn check_key(cfg: &Config, inbox: &Inbox) -> anyhow::Result<()> {
+    let dir = cfg.policies.as_deref().context("policies: required")?;
+    let now = (inbox.clock)();
+    let snapshot = crate::bundle::load(dir, now)
+        .map_err(|e| anyhow::anyhow!("policy bundle {}:\n{e}", dir.display()))?;
+    let verifier = snapshot.trust.approvals.as_ref().with_context(|| {
+        format!(
+            "policy bundle {}: approvals are not signed (approval.source: signed); the inbox has nothing to sign for it",
+            dir.display()
+        )
+    })?;
+    let probe = crate::approval::Binding::default();
+    let (token, _) = crate::approval::request::mint_claims(
+        &inbox.signer,
+        inbox.key_id.as_deref(),
+        &probe,
+        "toolgate-review-key-check",
+        now,
+        jiff::SignedDuration::from_secs(60),
+    )
+    .map_err(|e| anyhow::anyhow!("review.signing_key: {e}"))?;
+    verifier.verify(&token, now).map_err(|e| {
+        anyhow::anyhow!(
+            "review.signing_key: the bundle {} does not accept approvals signed with it ({e:?}); use the private half of its approval key",
+            dir.display()
+        )
+    })?;
+    Ok(())
+}
+
 /// Starts the webhook notifier when `cfg.review.webhook` is set.
 pub fn notifier(
     cfg: &Config,
@@ -88,6 +120,7 @@ pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::R
     }
     let ops = Arc::new(Ops::new(metrics, audit, None, state));
     let inbox = Arc::new(build(&cfg, ops.clone(), crate::clock::system_clock())?);
+    check_key(&cfg, &inbox)?;
     notifier(&cfg, &inbox, &registry)?;
     let tls = match (&cfg.tls, &cfg.review.client_ca) {
         (Some(t), ca) => Some(crate::server::tls::acceptor(
