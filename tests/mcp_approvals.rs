@@ -188,3 +188,84 @@ async fn an_approval_binds_the_call_not_the_message() {
         "only the approved call reached the server"
     );
 }
+
+/// The review inbox for an MCP call: the JSON-RPC error's data says where the call waits;
+/// a retry with another id and the arguments written another way is the same review; once
+/// a reviewer approves it in the inbox, that retry reaches the server once, with no
+/// approval header from the agent.
+#[tokio::test]
+async fn a_deferred_tool_call_waits_in_the_inbox_and_its_retry_is_released_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inbox_addr = listener.local_addr().unwrap();
+    let cfg = support::review::config(inbox_addr, |_| {});
+    let review = cfg.review.clone();
+    let gate = Gate::start(signed_mcp_bundle(dir.path()), &up.url(), move |c| {
+        c.review = review;
+    })
+    .await;
+    gate.clock.set(NOW);
+    let inbox = toolgate::inbox::start::build(&cfg, gate.ops.clone(), gate.clock.clock()).unwrap();
+    support::review::serve_inbox(std::sync::Arc::new(inbox), listener);
+    let bearer = format!("Bearer {}", token());
+    let send = |id: &str, arguments: &str| {
+        let body = call_body(id, arguments);
+        let bearer = bearer.clone();
+        async move {
+            let headers = [
+                ("authorization", bearer.as_str()),
+                ("x-environment", "production"),
+                ("content-type", "application/json"),
+                ("accept", "application/json, text/event-stream"),
+            ];
+            call(gate.addr, "POST", "/mcp", &headers, &body).await
+        }
+    };
+    let held = send("1", r#"{"customer_id":"cus_42","reason":"gdpr erasure"}"#).await;
+    let err = held.json();
+    assert_eq!(err["error"]["code"], toolgate::mcp::reply::DEFER, "{err}");
+    let review = &err["error"]["data"]["review"];
+    assert_eq!(review["status"], "pending", "{err}");
+    let id = review["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        review["url"],
+        serde_json::json!(format!("http://{inbox_addr}/reviews/{id}"))
+    );
+    let retry_args = r#"{ "reason": "gdpr erasure",  "customer_id": "cus_42" }"#;
+    let again = send("\"r-2\"", retry_args).await.json();
+    assert_eq!(
+        again["error"]["data"]["review"]["id"],
+        serde_json::json!(id)
+    );
+    assert!(up.seen().is_empty());
+    // The reviewer (holding no role the tool requires) approves it in the inbox.
+    let approve = format!("/api/reviews/{id}/approve");
+    let headers = [
+        ("x-forwarded-email", "bob.sre-lead@example.com"),
+        ("content-type", "application/json"),
+    ];
+    let r = call(
+        inbox_addr,
+        "POST",
+        &approve,
+        &headers,
+        r#"{"ttl_seconds":600}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let released = send("3", retry_args).await;
+    assert_eq!(
+        released.header("x-toolgate-verdict"),
+        Some("ALLOW"),
+        "{:?}",
+        released.body
+    );
+    let seen = up.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, call_body("3", retry_args).as_bytes());
+    let next = send("4", retry_args).await.json();
+    assert_eq!(next["error"]["code"], toolgate::mcp::reply::DEFER, "{next}");
+    assert_ne!(next["error"]["data"]["review"]["id"], serde_json::json!(id));
+    assert_eq!(up.seen().len(), 1);
+}
