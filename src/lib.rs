@@ -36,6 +36,7 @@
 //! | [`jose`] | keys and compact JWS verification |
 //! | [`headers`] | header rules for both legs, request ids |
 //! | [`duration`] | the one duration grammar |
+//! | [`redact`] | what a reviewer is shown of a body or MCP arguments: JSON with the bundle's `redact` fields masked, bounded |
 //! | [`reply`] | small JSON replies and bounded payload reads of the admin and API listeners |
 //! | [`body`] | the body type of both legs |
 //! | [`clock`] | where "now" comes from |
@@ -78,6 +79,7 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod proxy;
+pub mod redact;
 pub mod reload;
 pub mod reply;
 pub mod server;

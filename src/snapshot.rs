@@ -56,7 +56,7 @@ pub struct Route {
 pub struct ReviewSettings {
     /// RFC 6901 pointers (as written, validated at load) into the body (REST) or the MCP
     /// call's `params.arguments`: masked in what a reviewer sees
-    /// ([`redacted_payload`](crate::bundle::redact::redacted_payload)).
+    /// ([`redacted_payload`](crate::redact::redacted_payload)).
     pub redact: Arc<[Box<str>]>,
     /// The reviewer roles that may approve the route: any one of them; empty = any reviewer.
     pub reviewer_roles: Arc<[Box<str>]>,

@@ -3,7 +3,8 @@
 //! error text (file, line, column, field, message); and the shipped examples that set them.
 
 use std::path::Path;
-use toolgate::bundle::{self, redact::redacted_value};
+use toolgate::bundle;
+use toolgate::redact::redacted_value;
 use toolgate::snapshot::{ReviewSettings, Snapshot};
 
 fn now() -> jiff::Timestamp {

@@ -10,7 +10,6 @@
 
 mod compile;
 mod raw;
-pub mod redact;
 mod runner;
 
 pub use runner::{

@@ -6,9 +6,9 @@
 use super::Judged;
 use crate::approval::ApprovalRequest;
 use crate::authorize;
-use crate::bundle::redact::{redacted_payload, redacted_value};
 use crate::identity::TrustInput;
 use crate::policy::{Decision, IssueCode};
+use crate::redact::{redacted_payload, redacted_value};
 use crate::snapshot::{Route, Snapshot};
 use crate::state::review::ReviewRecord;
 use jiff::Timestamp;
