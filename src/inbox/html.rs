@@ -76,7 +76,7 @@ fn layout(page: Option<&Page<'_>>, title: &str, body: &str) -> String {
         format!("<span id=\"reviewer\">{}</span>", escape(p.reviewer))
     });
     format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<title>{} · toolgate review</title>\n<link rel=\"stylesheet\" href=\"/inbox.css\">\n</head>\n<body>\n<header><a class=\"brand\" href=\"/\">toolgate review</a>{reviewer}</header>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"same-origin\">\n<title>{} · toolgate review</title>\n<link rel=\"stylesheet\" href=\"/inbox.css\">\n</head>\n<body>\n<header><a class=\"brand\" href=\"/\">toolgate review</a>{reviewer}</header>\n<main>\n{body}</main>\n</body>\n</html>\n",
         escape(title)
     )
 }
