@@ -84,22 +84,22 @@ fn message(reviewer: &str, expiry: i64) -> Vec<u8> {
     format!("{reviewer}\n{expiry}").into_bytes()
 }
 
-/// Whether a state-changing request comes from the inbox's own pages: accepted when the
-/// browser says `Sec-Fetch-Site: same-origin`; refused when it says anything else but
-/// `none`, or when `Origin` is present and its host[:port] differs from the `Host` header.
-/// Absent headers pass (non-browser clients: the token still must match).
+/// Whether a state-changing request comes from the inbox's own pages: refused when
+/// `Sec-Fetch-Site` is present and not `same-origin` (or `none`), or when `Origin` names
+/// another host[:port] than the `Host` header (`Origin: null` passes only beside
+/// `Sec-Fetch-Site: same-origin`). Absent headers pass (non-browser clients: the token
+/// still must match).
 pub fn same_origin(headers: &http::HeaderMap) -> bool {
+    // The browser said `same-origin`: no page can make it say so.
+    let mut vouched = false;
     let mut site = headers.get_all("sec-fetch-site").iter();
     match (site.next(), site.next()) {
         (None, _) => {}
         (Some(v), None) => {
             let s = v.to_str().map(str::trim).unwrap_or("");
-            // The browser says so, and no page can make it say otherwise. (Its `Origin`
-            // may then be `null`: a page whose referrer policy withholds the origin.)
             if s.eq_ignore_ascii_case("same-origin") {
-                return true;
-            }
-            if !s.eq_ignore_ascii_case("none") {
+                vouched = true;
+            } else if !s.eq_ignore_ascii_case("none") {
                 return false;
             }
         }
@@ -113,6 +113,11 @@ pub fn same_origin(headers: &http::HeaderMap) -> bool {
         (Some(v), None) => v,
         (Some(_), Some(_)) => return false,
     };
+    // A page whose referrer policy withholds its origin sends `null`, even to itself; the
+    // browser's own word then decides. A named origin must still be this one.
+    if vouched && origin.as_bytes().trim_ascii() == b"null" {
+        return true;
+    }
     let (Ok(origin), Some(Ok(host))) = (
         origin.to_str(),
         headers.get(http::header::HOST).map(|h| h.to_str()),
