@@ -176,6 +176,57 @@ const MCP_EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("export_customers", "DENY", "-31403", "nothing"),
 ];
 
+/// The review loop's rows, as (step, status, verdict, forwarded): a payout held twice on
+/// one review, approved in the inbox, forwarded once, then a new review; a refund held,
+/// rejected, denied.
+const REVIEW_LOOP: &[(&str, &str, &str, &str)] = &[
+    ("payout held for review", "409", "DEFER", "no"),
+    ("identical retry, still pending", "409", "DEFER", "no"),
+    ("reviewer approves in the inbox", "200", "-", "no"),
+    ("identical retry: forwarded once", "201", "ALLOW", "yes"),
+    ("the same again: a new review", "409", "DEFER", "no"),
+    ("refund held for review", "409", "DEFER", "no"),
+    ("reviewer rejects in the inbox", "200", "-", "no"),
+    ("identical retry: denied", "403", "DENY", "no"),
+];
+
+#[test]
+fn demo_once_runs_the_review_loop_through_the_inbox() {
+    let (code, stdout, stderr) = demo_once(&[]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("review loop"))
+        .skip(1)
+        .take(REVIEW_LOOP.len())
+        .collect();
+    let mut reviews = Vec::new();
+    for (line, (step, status, verdict, forwarded)) in lines.iter().zip(REVIEW_LOOP) {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            &cells[..4],
+            &[*step, *status, *verdict, *forwarded],
+            "{stdout}"
+        );
+        reviews.push(cells.get(4).copied().unwrap_or("-").to_owned());
+    }
+    assert_eq!(lines.len(), REVIEW_LOOP.len(), "{stdout}");
+    // One review for the payout and its retry; a new one once the approval was used.
+    assert!(reviews[0].starts_with("pending "), "{reviews:?}");
+    assert_eq!(reviews[0], reviews[1]);
+    assert_eq!(reviews[2], "approved by lead@example.com");
+    assert!(reviews[4].starts_with("pending ") && reviews[4] != reviews[0]);
+    assert_eq!(reviews[6], "rejected by lead@example.com");
+    assert!(
+        stdout.contains("review inbox             http://127.0.0.1:"),
+        "{stdout}"
+    );
+}
+
 fn mcp_agent_went_as_expected(stdout: &str) {
     let table: Vec<&str> = stdout
         .lines()

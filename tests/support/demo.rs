@@ -53,7 +53,12 @@ pub fn demo_once(extra: &[&str]) -> (i32, String, String) {
 /// not set already.
 pub fn ephemeral_demo_ports(given: &[&str]) -> Vec<&'static str> {
     let mut out = Vec::new();
-    for flag in ["--listen", "--upstream-listen", "--signed-listen"] {
+    for flag in [
+        "--listen",
+        "--upstream-listen",
+        "--signed-listen",
+        "--review-listen",
+    ] {
         if !given.contains(&flag) {
             out.extend([flag, "127.0.0.1:0"]);
         }
