@@ -278,6 +278,10 @@ impl super::StateStore {
         now: jiff::Timestamp,
     ) -> Result<ReviewAnswer, super::StateError> {
         let (now_ms, keep) = (now.as_millisecond(), self.review_ttl_ms);
+        let kind = match op {
+            ReviewOp::TracePut { .. } => OpKind::Traces,
+            _ => OpKind::Reviews,
+        };
         let answer = self
             .within(async {
                 match &self.backend {
@@ -291,7 +295,9 @@ impl super::StateStore {
                 }
             })
             .await;
-        if let Err(e) = &answer {
+        // The shared traces are background work, not a request's: a failure to put them
+        // is logged by the shipper, not counted with the requests' errors.
+        if let (Err(e), false) = (&answer, matches!(kind, OpKind::Traces)) {
             self.metrics.error(e.kind());
         }
         answer
@@ -430,6 +436,12 @@ impl super::StateStore {
             other => Err(unexpected(other)),
         }
     }
+}
+
+/// Whose work an operation is, for the error count.
+enum OpKind {
+    Reviews,
+    Traces,
 }
 
 fn unexpected(answer: ReviewAnswer) -> super::StateError {
