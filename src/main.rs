@@ -288,6 +288,24 @@ where
     }
 }
 
+/// Reads the config file, applies the flags and `adjust`, validates; `Err` is the exit
+/// code, the errors printed.
+fn load_config(
+    config: &std::path::Path,
+    overrides: toolgate::config::Overrides,
+    adjust: impl FnOnce(&mut toolgate::config::Config),
+) -> Result<toolgate::config::Config, u8> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        eprintln!("toolgate: invalid config {}:\n{e}", config.display());
+        exit::INVALID
+    };
+    let mut cfg = toolgate::config::Config::from_file(config).map_err(|e| invalid(&e))?;
+    cfg.apply(overrides);
+    adjust(&mut cfg);
+    cfg.validate().map_err(|e| invalid(&e))?;
+    Ok(cfg)
+}
+
 fn review(
     config: PathBuf,
     listen: Option<std::net::SocketAddr>,
@@ -295,22 +313,15 @@ fn review(
     log_format: LogFormat,
 ) -> u8 {
     init_logs(log_format);
-    let mut cfg = match toolgate::config::Config::from_file(&config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("toolgate: invalid config {}:\n{e}", config.display());
-            return exit::INVALID;
+    let adjust = |cfg: &mut toolgate::config::Config| {
+        if let Some(addr) = listen {
+            cfg.review.listen = addr;
         }
     };
-    cfg.apply(overrides);
-    if let Some(addr) = listen {
-        cfg.review.listen = addr;
+    match load_config(&config, overrides, adjust) {
+        Ok(cfg) => run_until_signalled(|signals| toolgate::inbox::start::serve(cfg, signals)),
+        Err(code) => code,
     }
-    if let Err(e) = cfg.validate() {
-        eprintln!("toolgate: invalid config {}:\n{e}", config.display());
-        return exit::INVALID;
-    }
-    run_until_signalled(|signals| toolgate::inbox::start::serve(cfg, signals))
 }
 
 fn api(
@@ -320,22 +331,15 @@ fn api(
     log_format: LogFormat,
 ) -> u8 {
     init_logs(log_format);
-    let mut cfg = match toolgate::config::Config::from_file(&config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("toolgate: invalid config {}:\n{e}", config.display());
-            return exit::INVALID;
+    let adjust = |cfg: &mut toolgate::config::Config| {
+        if listen.is_some() {
+            cfg.decision_api.listen = listen;
         }
     };
-    cfg.apply(overrides);
-    if listen.is_some() {
-        cfg.decision_api.listen = listen;
+    match load_config(&config, overrides, adjust) {
+        Ok(cfg) => run_until_signalled(|signals| toolgate::app::serve_api(cfg, signals)),
+        Err(code) => code,
     }
-    if let Err(e) = cfg.validate() {
-        eprintln!("toolgate: invalid config {}:\n{e}", config.display());
-        return exit::INVALID;
-    }
-    run_until_signalled(|signals| toolgate::app::serve_api(cfg, signals))
 }
 
 impl MintFlags {

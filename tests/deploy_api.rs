@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use toolgate::config::Config;
 
+mod manifests;
+use manifests::*;
+
 #[path = "support/demo.rs"]
 mod run;
 
@@ -17,48 +20,8 @@ const API: &str = "toolgate-api";
 const KEYS_SECRET: (&str, &str) = ("toolgate-api-keys", "api-keys");
 const REDIS_SECRET: (&str, &str) = ("toolgate-redis", "password");
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn base(name: &str) -> PathBuf {
     root().join("deploy/kubernetes-api").join(name)
-}
-
-/// Every document of a file, as `kubectl apply` reads it.
-fn docs(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
-}
-
-/// The document of `path` of this kind and name.
-fn object(path: &Path, kind: &str, name: &str) -> Value {
-    let found = docs(path)
-        .into_iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name);
-    found.unwrap_or_else(|| panic!("{path:?}: no {kind} {name}"))
-}
-
-fn list(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("not a list: {v}"))
-}
-
-/// The element of a list whose `name` is `name`.
-fn named<'a>(v: &'a Value, name: &str) -> &'a Value {
-    let found = list(v).iter().find(|e| e["name"] == name);
-    found.unwrap_or_else(|| panic!("no {name} in {v}"))
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    list(v).iter().map(|s| s.as_str().unwrap()).collect()
-}
-
-fn kustomization() -> Value {
-    docs(&base("kustomization.yaml")).remove(0)
-}
-
-fn generator(name: &str) -> Value {
-    named(&kustomization()["configMapGenerator"], name).clone()
 }
 
 /// The pod's config as shipped (absolute paths into the pod's mounts).
@@ -75,30 +38,6 @@ fn container(d: &Value) -> &Value {
     let all = list(&d["spec"]["template"]["spec"]["containers"]);
     assert_eq!(all.len(), 1, "the API alone in its pod");
     &all[0]
-}
-
-/// A port given by name or number, resolved against the container's ports.
-fn port_of(c: &Value, port: &Value) -> u16 {
-    let n = match port {
-        Value::Number(n) => n.as_u64(),
-        Value::String(name) => named(&c["ports"], name)["containerPort"].as_u64(),
-        other => panic!("port {other}"),
-    };
-    n.unwrap() as u16
-}
-
-fn selects(selector: &Value, labels: &Value) -> bool {
-    let m = selector.as_object().unwrap();
-    !m.is_empty() && m.iter().all(|(k, v)| &labels[k] == v)
-}
-
-/// Deserializes into the typed API object `T`, refusing any field it does not know.
-fn typed<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> T {
-    let mut unknown = Vec::new();
-    let t: T = serde_ignored::deserialize(value.clone(), |p| unknown.push(p.to_string()))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(unknown.is_empty(), "{what}: unknown fields {unknown:?}");
-    t
 }
 
 /// The example Secret's keys file.
@@ -126,7 +65,7 @@ fn every_file_parses_and_every_resource_is_a_typed_object_with_no_unknown_field(
          networkpolicy.yaml policies policies/bundle.yaml policies/routes.yaml \
          policies/rules.yaml policies/tests.yaml service.yaml"
     );
-    let k = kustomization();
+    let k = kustomization(&base(""));
     assert_eq!(k["apiVersion"], "kustomize.config.k8s.io/v1beta1");
     let resources = strings(&k["resources"]);
     let want = ["deployment.yaml", "service.yaml", "networkpolicy.yaml"];
@@ -237,35 +176,17 @@ fn mounts_are_where_the_config_looks_and_name_what_exists() {
     let config = Path::new(args[args.iter().position(|a| *a == "--config").unwrap() + 1]);
     let volumes = &d["spec"]["template"]["spec"]["volumes"];
     assert_eq!(list(&c["volumeMounts"]).len(), list(volumes).len());
-    // The directory `volume` is mounted at, after checking that its source exists.
-    let mount = |volume: &str| -> (PathBuf, Value) {
-        let v = named(volumes, volume);
-        if let Some(name) = v["configMap"]["name"].as_str() {
-            generator(name);
-        } else {
-            let s = &v["secret"];
-            let name = s["secretName"].as_str().unwrap();
-            let known = [KEYS_SECRET, REDIS_SECRET]
-                .into_iter()
-                .find(|(n, _)| *n == name);
-            let (_, key) = known.expect("a Secret neither generated nor documented");
-            assert_eq!(list(&s["items"]).len(), 1, "{name}");
-            assert_eq!(s["items"][0]["key"], key, "{name}");
-            assert_eq!(s["defaultMode"], 0o440, "{name}: owner and fsGroup only");
-        }
-        let m = named(&c["volumeMounts"], volume);
-        assert_eq!(m["readOnly"], true, "{volume}");
-        assert!(m.get("subPath").is_none(), "{volume}: never updated");
-        (PathBuf::from(m["mountPath"].as_str().unwrap()), v.clone())
+    let secrets = [KEYS_SECRET, REDIS_SECRET];
+    let pod = Mounts {
+        dir: &base(""),
+        volumes,
+        container: c,
+        secrets: &secrets,
     };
-    let file_in = |volume: &str, file: &Path| {
-        let (dir, v) = mount(volume);
-        assert_eq!(Some(dir.as_path()), file.parent(), "{volume}");
-        let name = file.file_name().unwrap().to_str().unwrap();
-        assert_eq!(v["secret"]["items"][0]["path"], name, "{volume}");
-    };
+    let mount = |volume: &str| pod.mount(volume);
+    let file_in = |volume: &str, file: &Path| pod.file_in(volume, file);
     let (config_dir, v) = mount("toolgate-api-config");
-    let g = generator(v["configMap"]["name"].as_str().unwrap());
+    let g = generator(&base(""), v["configMap"]["name"].as_str().unwrap());
     assert_eq!(strings(&g["files"]), ["api.yaml"]);
     assert_eq!(config, config_dir.join("api.yaml"));
     assert_eq!(cfg.policies.unwrap(), mount("toolgate-api-policies").0);
@@ -279,7 +200,7 @@ fn mounts_are_where_the_config_looks_and_name_what_exists() {
 
 #[test]
 fn the_bundle_configmap_is_policies_tools_byte_for_byte_and_validates() {
-    let g = generator("toolgate-api-policies");
+    let g = generator(&base(""), "toolgate-api-policies");
     assert_eq!(g["options"]["disableNameSuffixHash"], true, "in place");
     let files = strings(&g["files"]);
     for f in &files {
@@ -340,7 +261,7 @@ fn network_policies_open_the_api_and_admin_ports_and_reach_the_sidecar_bases_red
 #[test]
 fn the_example_keys_secret_is_not_applied_and_holds_only_a_comment() {
     const FILE: &str = "api-keys-secret.example.yaml";
-    assert!(!strings(&kustomization()["resources"]).contains(&FILE));
+    assert!(!strings(&kustomization(&base(""))["resources"]).contains(&FILE));
     let secret = docs(&base(FILE)).remove(0);
     let _: k8s_openapi::api::core::v1::Secret = typed(&secret, FILE);
     let (name, key) = KEYS_SECRET;

@@ -11,6 +11,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use toolgate::config::Config;
 
+mod manifests;
+use manifests::*;
+
 #[path = "support/demo.rs"]
 mod run;
 
@@ -27,48 +30,8 @@ const SKIP_AUTH: &str = "GET=^/healthz$";
 /// The example bundle's approval key, private half (public, FOR THE EXAMPLE ONLY).
 const EXAMPLE_KEY: &str = "policies/tools-signed/example-private-keys/approvals.ed25519.key.pem";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn base(name: &str) -> PathBuf {
     root().join("deploy/kubernetes-review").join(name)
-}
-
-/// Every document of a file, as `kubectl apply` reads it.
-fn docs(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
-}
-
-/// The document of `path` of this kind and name.
-fn object(path: &Path, kind: &str, name: &str) -> Value {
-    let found = docs(path)
-        .into_iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name);
-    found.unwrap_or_else(|| panic!("{path:?}: no {kind} {name}"))
-}
-
-fn list(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("not a list: {v}"))
-}
-
-/// The element of a list whose `name` is `name`.
-fn named<'a>(v: &'a Value, name: &str) -> &'a Value {
-    let found = list(v).iter().find(|e| e["name"] == name);
-    found.unwrap_or_else(|| panic!("no {name} in {v}"))
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    list(v).iter().map(|s| s.as_str().unwrap()).collect()
-}
-
-fn kustomization() -> Value {
-    docs(&base("kustomization.yaml")).remove(0)
-}
-
-fn generator(name: &str) -> Value {
-    named(&kustomization()["configMapGenerator"], name).clone()
 }
 
 fn parse(path: &Path) -> Config {
@@ -114,16 +77,6 @@ fn one_flag<'a>(proxy: &'a Value, name: &str) -> &'a str {
     all[0]
 }
 
-/// A port given by name or number: a name resolves against the ports `c` declares.
-fn port_of(c: &Value, port: &Value) -> u16 {
-    let n = match port {
-        Value::Number(n) => n.as_u64(),
-        Value::String(name) => named(&c["ports"], name)["containerPort"].as_u64(),
-        other => panic!("port {other}"),
-    };
-    n.unwrap() as u16
-}
-
 /// Every port any container of the pod declares.
 fn declared_ports(d: &Value) -> Vec<u16> {
     let all = containers(d).iter().filter_map(|c| c.get("ports"));
@@ -131,32 +84,6 @@ fn declared_ports(d: &Value) -> Vec<u16> {
     ports
         .map(|p| p["containerPort"].as_u64().unwrap() as u16)
         .collect()
-}
-
-fn selects(selector: &Value, labels: &Value) -> bool {
-    let m = selector.as_object().unwrap();
-    !m.is_empty() && m.iter().all(|(k, v)| &labels[k] == v)
-}
-
-/// Deserializes into the typed API object `T`, refusing any field it does not know.
-fn typed<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> T {
-    let mut unknown = Vec::new();
-    let t: T = serde_ignored::deserialize(value.clone(), |p| unknown.push(p.to_string()))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(unknown.is_empty(), "{what}: unknown fields {unknown:?}");
-    t
-}
-
-/// The files of `dir` (not its directories), sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let entries = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
-    let mut names: Vec<String> = entries
-        .filter(|p| p.is_file())
-        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -178,7 +105,7 @@ fn every_file_is_applied_generated_or_an_example_and_is_a_typed_object() {
          policies/approvals.ed25519.pub.pem policies/bundle.yaml policies/idp.jwks.json \
          policies/routes.yaml policies/rules.yaml policies/tests.yaml review.yaml service.yaml"
     );
-    let k = kustomization();
+    let k = kustomization(&base(""));
     assert_eq!(k["apiVersion"], "kustomize.config.k8s.io/v1beta1");
     assert_eq!(k["kind"], "Kustomization");
     let resources = strings(&k["resources"]);
@@ -355,7 +282,7 @@ fn the_header_trusting_listener_never_leaves_the_pod() {
     let tcp = json!([{"protocol": "TCP", "port": http.port()}]);
     assert_eq!(rules[0]["ports"], tcp);
     // No port field of any applied object names the inbox's port.
-    for r in strings(&kustomization()["resources"]) {
+    for r in strings(&kustomization(&base(""))["resources"]) {
         for v in docs(&base(r)) {
             let mut ports = Vec::new();
             port_fields(&v, &mut ports);
@@ -477,35 +404,17 @@ fn mounts_are_where_the_config_looks_and_the_key_is_the_inbox_containers_alone()
     assert_eq!(list(&gate["volumeMounts"]).len(), list(volumes).len());
     // oauth2-proxy mounts nothing: neither the key nor the Redis password is in reach.
     assert!(proxy.get("volumeMounts").is_none() && proxy.get("envFrom").is_none());
-    // The directory `volume` is mounted at, after checking that its source exists.
-    let mount = |volume: &str| -> (PathBuf, Value) {
-        let v = named(volumes, volume);
-        if let Some(name) = v["configMap"]["name"].as_str() {
-            generator(name);
-        } else {
-            let s = &v["secret"];
-            let name = s["secretName"].as_str().unwrap();
-            let known = [KEY_SECRET, REDIS_SECRET]
-                .into_iter()
-                .find(|(n, _)| *n == name);
-            let (_, key) = known.expect("a Secret neither generated nor documented");
-            assert_eq!(list(&s["items"]).len(), 1, "{name}");
-            assert_eq!(s["items"][0]["key"], key, "{name}");
-            assert_eq!(s["defaultMode"], 0o440, "{name}: owner and fsGroup only");
-        }
-        let m = named(&gate["volumeMounts"], volume);
-        assert_eq!(m["readOnly"], true, "{volume}");
-        assert!(m.get("subPath").is_none(), "{volume}: never updated");
-        (PathBuf::from(m["mountPath"].as_str().unwrap()), v.clone())
+    let secrets = [KEY_SECRET, REDIS_SECRET];
+    let pod = Mounts {
+        dir: &base(""),
+        volumes,
+        container: gate,
+        secrets: &secrets,
     };
-    let file_in = |volume: &str, file: &Path| {
-        let (dir, v) = mount(volume);
-        assert_eq!(Some(dir.as_path()), file.parent(), "{volume}");
-        let name = file.file_name().unwrap().to_str().unwrap();
-        assert_eq!(v["secret"]["items"][0]["path"], name, "{volume}");
-    };
+    let mount = |volume: &str| pod.mount(volume);
+    let file_in = |volume: &str, file: &Path| pod.file_in(volume, file);
     let (config_dir, v) = mount("toolgate-review-config");
-    let g = generator(v["configMap"]["name"].as_str().unwrap());
+    let g = generator(&base(""), v["configMap"]["name"].as_str().unwrap());
     assert_eq!(strings(&g["files"]), ["review.yaml"]);
     assert_eq!(config, config_dir.join("review.yaml"));
     assert_eq!(cfg.policies.unwrap(), mount("toolgate-review-policies").0);
@@ -551,7 +460,7 @@ fn mounts_are_where_the_config_looks_and_the_key_is_the_inbox_containers_alone()
 
 #[test]
 fn the_bundle_configmap_is_policies_tools_signed_without_private_keys_and_validates() {
-    let g = generator("toolgate-review-policies");
+    let g = generator(&base(""), "toolgate-review-policies");
     let files = strings(&g["files"]);
     let mut names = Vec::new();
     for f in &files {
@@ -632,7 +541,7 @@ fn network_policies_admit_the_ingress_and_reach_only_redis_dns_and_https() {
 
 #[test]
 fn the_example_secrets_are_not_applied_and_hold_placeholders_never_a_key() {
-    let k = kustomization();
+    let k = kustomization(&base(""));
     let resources = strings(&k["resources"]);
     let cases = [
         (

@@ -12,15 +12,10 @@ pub mod stage0;
 use crate::clock::Clock;
 use crate::headers::RequestIds;
 use crate::ops::Ops;
-use crate::server::{accept_until, AtFdLimit};
+use crate::server::service::Endpoint;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use keys::KeySet;
-use std::convert::Infallible;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +25,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// Callers at once; more wait in the backlog.
 const MAX_CONNECTIONS: usize = 1024;
-/// How long open connections may finish after shutdown.
-const GRACE: Duration = Duration::from_secs(5);
 /// How often the keys file is looked at for a change.
 const KEYS_EVERY: Duration = Duration::from_secs(1);
 
@@ -58,60 +51,16 @@ impl DecisionApi {
         tls: Option<TlsAcceptor>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        tracing::info!(local = %listener.local_addr()?, tls = tls.is_some(), "decision API listening");
-        let graceful = Arc::new(GracefulShutdown::new());
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
-        let builder = Arc::new(builder);
-        let shutdown = std::pin::pin!(shutdown);
-        accept_until(
-            &listener,
-            MAX_CONNECTIONS,
-            shutdown,
-            "decision_api",
-            AtFdLimit::Serve,
-            |stream, addr, permit| {
-                let api = self.clone();
-                let (builder, graceful, tls) = (builder.clone(), graceful.clone(), tls.clone());
-                let handshake = self.header_read_timeout;
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let api = api.clone();
-                        async move { Ok::<_, Infallible>(routes::route(&api, req).await) }
-                    });
-                    let ended = match tls {
-                        None => {
-                            let conn = builder.serve_connection(TokioIo::new(stream), service);
-                            graceful.watch(conn.into_owned()).await
-                        }
-                        Some(tls) => match tokio::time::timeout(handshake, tls.accept(stream)).await {
-                            Ok(Ok(stream)) => {
-                                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                                graceful.watch(conn.into_owned()).await
-                            }
-                            _ => Ok(()),
-                        },
-                    };
-                    if let Err(e) = ended {
-                        tracing::debug!(%addr, error = %e, "decision API connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            },
-        )
-        .await?;
-        drop(listener);
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-        if tokio::time::timeout(GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("decision API connections still open after the grace period");
-        }
-        Ok(())
+        let endpoint = Endpoint {
+            name: "decision API",
+            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: self.header_read_timeout,
+        };
+        let handle = move |req, _cert| {
+            let api = self.clone();
+            async move { routes::route(&api, req).await }
+        };
+        crate::server::service::serve(endpoint, listener, tls, shutdown, handle).await
     }
 }
 

@@ -5,9 +5,7 @@
 //! retried while pending, approved through the inbox's HTTP API, retried and forwarded
 //! once; a refund held, rejected, and its retry denied with the reason.
 
-use super::scenarios;
 use super::upstream::MockToolApi;
-use crate::commands::{mint_token, MintOptions};
 use crate::inbox::Inbox;
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -108,17 +106,8 @@ pub async fn drive(
     mock: &MockToolApi,
 ) -> anyhow::Result<Vec<Step>> {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let token = mint_token(
-        AGENT.as_bytes(),
-        &MintOptions {
-            key: &keys.join(scenarios::IDENTITY_KEY),
-            alg: None,
-            kid: Some(scenarios::IDENTITY_KID),
-            ttl: jiff::SignedDuration::from_mins(10),
-            now: None,
-        },
-    )
-    .context("review loop: identity token")?;
+    let token =
+        super::replay::identity_token(keys, AGENT).context("review loop: identity token")?;
     // Unique per run, so a shared Redis does not answer with an earlier run's review.
     let nonce = crate::state::review::new_id();
     let payout = json!({"amount": 2500, "currency": "EUR", "destination": {"account_number": "DE89 3704 0044 0532 0130 00", "name": "ACME GmbH"}, "reference": nonce}).to_string();

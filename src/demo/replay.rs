@@ -46,17 +46,8 @@ pub(super) async fn replay(
             req = req.header(*k, *v);
         }
         if let Some(claims) = s.evidence.claims() {
-            let token = mint_token(
-                claims.as_bytes(),
-                &MintOptions {
-                    key: &keys.join(scenarios::IDENTITY_KEY),
-                    alg: None,
-                    kid: Some(scenarios::IDENTITY_KID),
-                    ttl: jiff::SignedDuration::from_mins(10),
-                    now: None,
-                },
-            )
-            .with_context(|| format!("{}: identity token", s.name))?;
+            let token = identity_token(keys, claims)
+                .with_context(|| format!("{}: identity token", s.name))?;
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
         if let Evidence::Approved { approver, .. } = s.evidence {
@@ -147,6 +138,24 @@ pub(super) async fn replay(
         rows,
         approval: approval.map(|(_, line)| line),
     })
+}
+
+/// An identity token for `claims` from the signed bundle's example identity key, as
+/// `toolgate token` mints it, valid for ten minutes.
+pub(super) fn identity_token(
+    keys: &Path,
+    claims: &str,
+) -> Result<String, crate::commands::MintError> {
+    mint_token(
+        claims.as_bytes(),
+        &MintOptions {
+            key: &keys.join(scenarios::IDENTITY_KEY),
+            alg: None,
+            kid: Some(scenarios::IDENTITY_KID),
+            ttl: jiff::SignedDuration::from_mins(10),
+            now: None,
+        },
+    )
 }
 
 /// What the reviewer approved, for the line under the table.

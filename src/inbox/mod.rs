@@ -16,14 +16,10 @@ pub mod webhook;
 use crate::clock::Clock;
 use crate::jose::keys::SigningKey;
 use crate::ops::Ops;
-use crate::server::{accept_until, AtFdLimit};
+use crate::server::service::Endpoint;
 use crate::state::review::{Review, ReviewStatus};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use reviewer::{Reviewer, ReviewerSource};
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,66 +54,16 @@ impl Inbox {
         tls: Option<TlsAcceptor>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        tracing::info!(local = %listener.local_addr()?, tls = tls.is_some(), "review inbox listening");
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
-        let builder = Arc::new(builder);
-        let shutdown = std::pin::pin!(shutdown);
-        accept_until(
-            &listener,
-            MAX_CONNECTIONS,
-            shutdown,
-            "review",
-            AtFdLimit::Serve,
-            |stream, addr, permit| {
-                let inbox = self.clone();
-                let (builder, tls) = (builder.clone(), tls.clone());
-                let handshake = self.header_read_timeout;
-                tokio::spawn(async move {
-                    let serve = |cert: Option<crate::identity::ClientCert>| {
-                        service_fn(move |req| {
-                            let inbox = inbox.clone();
-                            let cert = cert.clone();
-                            async move {
-                                Ok::<_, Infallible>(routes::route(&inbox, req, cert.as_ref()).await)
-                            }
-                        })
-                    };
-                    let ended = match tls {
-                        None => {
-                            let service = serve(None);
-                            builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await
-                        }
-                        Some(tls) => match tokio::time::timeout(handshake, tls.accept(stream)).await {
-                            Ok(Ok(stream)) => {
-                                let cert = stream
-                                    .get_ref()
-                                    .1
-                                    .peer_certificates()
-                                    .and_then(|c| c.first())
-                                    .map(crate::identity::ClientCert::from_der);
-                                let service = serve(cert);
-                                builder
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await
-                            }
-                            _ => Ok(()),
-                        },
-                    };
-                    if let Err(e) = ended {
-                        tracing::debug!(%addr, error = %e, "review inbox connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            },
-        )
-        .await?;
-        Ok(())
+        let endpoint = Endpoint {
+            name: "review inbox",
+            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: self.header_read_timeout,
+        };
+        let handle = move |req, cert: Option<Arc<crate::identity::ClientCert>>| {
+            let inbox = self.clone();
+            async move { routes::route(&inbox, req, cert.as_deref()).await }
+        };
+        crate::server::service::serve(endpoint, listener, tls, shutdown, handle).await
     }
 
     /// Notifies `hook` of each new pending review, once however many inbox replicas run

@@ -15,6 +15,7 @@ mod conn;
 mod deadline;
 mod guard;
 mod refused;
+pub(crate) mod service;
 mod sniff;
 mod stall;
 pub(crate) mod tls;
