@@ -216,6 +216,8 @@ fn every_family_has_help_and_type() {
         ("toolgate_state_errors_total", "counter"),
         ("toolgate_state_checks_total", "counter"),
         ("toolgate_api_unauthorized_total", "counter"),
+        ("toolgate_reviews_opened_total", "counter"),
+        ("toolgate_review_decisions_total", "counter"),
     ]
     .into();
     let got: HashMap<&str, &str> = e

@@ -616,7 +616,10 @@ fn the_approval_loop_runs_as_written() {
 fn metrics_table_lists_every_family_with_its_type() {
     use toolgate::metrics::{Metrics, UpstreamErrorKind};
     use toolgate::policy::{IssueSet, Verdict};
-    let m = Metrics::new(&prometheus::Registry::new(), "test").unwrap();
+    let registry = prometheus::Registry::new();
+    let m = Metrics::new(&registry, "test").unwrap();
+    // The review inbox's webhook series, registered beside them by `toolgate review`.
+    toolgate::inbox::webhook::WebhookMetrics::register(&registry).unwrap();
     // Touch the lazily created series, so every family is exported.
     let t = m.for_routes(&[std::sync::Arc::from("r")]);
     t.decided(
@@ -633,6 +636,7 @@ fn metrics_table_lists_every_family_with_its_type() {
     m.bundle_activated("b", "1", "sha256:0", jiff::Timestamp::UNIX_EPOCH);
     m.api.checked("k", Verdict::Allow);
     m.api.over_quota("k");
+    m.review.refused("SELF_APPROVAL");
     let exported: std::collections::BTreeSet<(String, String)> = m
         .encode()
         .lines()

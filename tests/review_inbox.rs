@@ -390,6 +390,21 @@ async fn the_inbox_refuses_what_it_must() {
         );
         assert_eq!(r.header("x-frame-options"), Some("DENY"), "{name}");
     }
+    // Every refusal is counted by its code; the one decision by what it was.
+    let m = s.gate.metrics();
+    let refusals = |code: &str| m.get("toolgate_review_refusals_total", &[("code", code)]);
+    assert_eq!(refusals("REVIEWER_UNKNOWN"), Some(1.0));
+    assert_eq!(refusals("SELF_APPROVAL"), Some(1.0));
+    assert_eq!(refusals("INVALID_TTL"), Some(2.0));
+    assert_eq!(refusals("CSRF_INVALID"), Some(2.0));
+    assert_eq!(refusals("CROSS_SITE"), Some(2.0));
+    assert_eq!(refusals("REVIEW_ALREADY_DECIDED"), Some(1.0));
+    let approved = [("decision", "approved")];
+    assert_eq!(
+        m.get("toolgate_review_decisions_total", &approved),
+        Some(1.0)
+    );
+    assert_eq!(m.get("toolgate_reviews_opened_total", &[]), Some(1.0));
     // Only the good form decided it, once, and its retry goes through once.
     let review = s
         .inbox("GET", &format!("/api/reviews/{id}"), Some(LEAD), &[], "")

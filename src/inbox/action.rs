@@ -184,6 +184,7 @@ impl Inbox {
             .await?
             .ok_or_else(|| ActionError::NotFound(id.to_owned()))?;
         self.audit_action(&decided, reviewer, now);
+        self.ops.metrics.review.decided(decided.status.as_str());
         Ok(decided)
     }
 }

@@ -70,6 +70,9 @@ async fn answer(inbox: &Inbox, req: Request<Incoming>, cert: Option<&ClientCert>
     let api = path.starts_with("/api/");
     let Some(reviewer) = inbox.reviewers.reviewer(req.headers(), cert) else {
         let why = "No verified reviewer identity: the inbox is reached through the authenticating proxy (or with a client certificate).";
+        if method == Method::POST {
+            inbox.ops.metrics.review.refused("REVIEWER_UNKNOWN");
+        }
         return if api {
             error(StatusCode::UNAUTHORIZED, "REVIEWER_UNKNOWN", why)
         } else {
@@ -132,7 +135,10 @@ async fn answer(inbox: &Inbox, req: Request<Incoming>, cert: Option<&ClientCert>
             };
             match result {
                 Ok(()) => see_other(&format!("/reviews/{id}")),
-                Err(e) => refused_page(inbox, &pg, id, &e, now).await,
+                Err(e) => {
+                    inbox.ops.metrics.review.refused(e.code());
+                    refused_page(inbox, &pg, id, &e, now).await
+                }
             }
         }
         (&Method::GET, ["decisions", rid]) => {
@@ -166,7 +172,10 @@ async fn answer(inbox: &Inbox, req: Request<Incoming>, cert: Option<&ClientCert>
             };
             match result {
                 Ok(r) => json_reply(StatusCode::OK, &r),
-                Err(e) => error(e.status(), e.code(), &e.to_string()),
+                Err(e) => {
+                    inbox.ops.metrics.review.refused(e.code());
+                    error(e.status(), e.code(), &e.to_string())
+                }
             }
         }
         (&Method::GET, ["api", "decisions", rid]) => {

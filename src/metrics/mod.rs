@@ -8,11 +8,13 @@
 
 mod api;
 mod mcp;
+mod review;
 mod state;
 mod table;
 
 pub use api::ApiMetrics;
 pub use mcp::{mcp_method_label, MCP_MALFORMED, MCP_METHODS};
+pub use review::ReviewMetrics;
 pub use state::{StateErrorKind, StateMetrics, StateResult};
 
 use table::RouteHandles;
@@ -147,6 +149,7 @@ pub struct Metrics {
     pub state: StateMetrics,
     /// The decision API's series.
     pub api: ApiMetrics,
+    pub review: ReviewMetrics,
     /// Indexed by `ConnError as usize`, every reason exported from the start.
     conn_errors: Arc<[IntCounter; ConnError::ALL.len()]>,
 }
@@ -201,6 +204,7 @@ impl Metrics {
         Ok(Metrics {
             state: StateMetrics::register(r)?,
             api: ApiMetrics::register(r)?,
+            review: ReviewMetrics::register(r)?,
             conn_errors: Arc::new(ConnError::ALL.map(|e| conn_errors.with_label_values(&[e.label()]))),
             registry: registry.clone(),
             decisions: counter_vec(

@@ -48,6 +48,7 @@ pub(super) async fn consult(
     match touched {
         Touched::Pending { id, created } => {
             if created {
+                gate.ops.metrics.review.opened();
                 tracing::info!(request_id = approval.request_id, review_id = id, route = %route.name, "review opened");
             }
             let url = gate
