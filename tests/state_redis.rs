@@ -164,7 +164,8 @@ async fn the_memory_engine_and_the_redis_script_agree() {
     assert!((100..500).contains(&refused), "{refused} of 600 refused");
 }
 
-/// `toolgate demo --state-url`: the same replay, its approval loop's `jti` claimed in Redis.
+/// `toolgate demo --state-url`: the same replay, its approval loop's `jti` and its review
+/// loop's claimed in Redis, and the review loop's reviews kept there.
 #[test]
 #[ignore = "needs redis-server (Debian package redis-server); .ci/run installs it and runs ignored tests"]
 fn the_demo_runs_on_redis_when_told_to() {
@@ -175,7 +176,12 @@ fn the_demo_runs_on_redis_when_told_to() {
     let keys = redis.cli(&["--scan", "--pattern", "{toolgate:}jti:*"]);
     assert_eq!(
         keys.lines().count(),
-        1,
-        "the approval loop's one used approval: {keys:?}"
+        2,
+        "the approval loop's and the review loop's used approvals: {keys:?}"
     );
+    // The approval loop's deferred delete (approved with x-approval by hand: its review
+    // stays pending), the payout's (approved), its successor (pending), the refund's
+    // (rejected).
+    let reviews = redis.cli(&["--scan", "--pattern", "{toolgate:}review:*"]);
+    assert_eq!(reviews.lines().count(), 4, "{reviews:?}");
 }
