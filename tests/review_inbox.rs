@@ -433,3 +433,50 @@ async fn pages_show_attacker_controlled_text_escaped() {
         }
     }
 }
+
+/// A request released by an approval of its own (`x-approval`, as `toolgate approve` mints
+/// it) closes its pending review: a late approval in the inbox cannot release it twice.
+#[tokio::test]
+async fn an_x_approval_closes_the_pending_review_of_its_request() {
+    let s = ReviewSetup::start().await;
+    let held = s.agent("POST", PAYOUTS, PAYOUT).await;
+    let id = review_id(&held);
+    let minted = toolgate::commands::mint_approval(
+        &held.body,
+        "bob@example.com",
+        &toolgate::commands::MintOptions {
+            key: &support::review::keys().join("approvals.ed25519.key.pem"),
+            alg: None,
+            kid: None,
+            ttl: jiff::SignedDuration::from_mins(15),
+            now: Some((s.gate.clock.clock())()),
+        },
+    )
+    .unwrap();
+    let bearer = format!("Bearer {}", s.token("agent-7", &["finance_operator"]));
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("x-environment", "production"),
+        ("content-type", "application/json"),
+        ("x-approval", minted.token.as_str()),
+    ];
+    let through = support::call(s.gate.addr, "POST", PAYOUTS, &headers, PAYOUT).await;
+    assert_eq!(through.status, 200, "{:?}", through.body);
+    let path = format!("/api/reviews/{id}");
+    let review = eventually(|| async {
+        let r = s.inbox("GET", &path, Some(LEAD), &[], "").await.json();
+        (r["status"] == "approved").then_some(r)
+    })
+    .await;
+    assert_eq!(review["decided"]["approver"], "bob@example.com");
+    assert_eq!(
+        review["outcome"],
+        "forwarded with an x-approval of its own, the tool answered 200"
+    );
+    let late = s.approve(&id, LEAD, 900).await;
+    assert_eq!(late.status, 409, "{:?}", late.body);
+    let again = s.agent("POST", PAYOUTS, PAYOUT).await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_ne!(review_id(&again), id);
+    assert_eq!(s.up.seen().len(), 1);
+}

@@ -8,7 +8,7 @@ use super::Gate;
 use crate::approval::ApprovalRequest;
 use crate::decide::Judged;
 use crate::identity::TrustInput;
-use crate::policy::Decision;
+use crate::policy::{Decision, Facts};
 use crate::snapshot::{Route, Snapshot};
 use crate::state::review::{binding_key, ReviewRef, ReviewStatus, Touched};
 use jiff::Timestamp;
@@ -74,6 +74,28 @@ pub(super) async fn consult(
             Consulted::Decided(id)
         }
     }
+}
+
+/// What closes the pending review of a request forwarded with its own `x-approval`: its
+/// binding's key and the approver.
+pub(super) fn settling(input: &TrustInput<'_>, facts: &Facts<'_>) -> Option<(String, String)> {
+    let binding = crate::identity::binding_of(input, facts)?;
+    let approver = facts.approved_by.as_deref()?.to_owned();
+    Some((binding_key(&binding), approver))
+}
+
+/// Closes that review once the request was sent, off the request path.
+pub(super) fn settle(gate: &Gate, settle: Option<(String, String)>, status: u16, now: Timestamp) {
+    let Some((key, approver)) = settle else {
+        return;
+    };
+    let ops = gate.ops.clone();
+    tokio::spawn(async move {
+        let text = format!("forwarded with an x-approval of its own, the tool answered {status}");
+        if let Err(e) = ops.state.review_settle(key, &approver, text, now).await {
+            tracing::warn!(error = %e, "review not settled");
+        }
+    });
 }
 
 /// Records what became of an approved review's retry, off the request path.

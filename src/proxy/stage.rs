@@ -35,6 +35,9 @@ pub(super) struct Passed {
     pub(super) applied: Option<Plan>,
     /// The review whose approval released it: told what became of it.
     pub(super) review: Option<Box<str>>,
+    /// Forwarded with an approval of its own: the binding's pending review, if any, is
+    /// closed once it was sent (key, approver).
+    pub(super) settle: Option<(String, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -78,6 +81,7 @@ pub(super) async fn decide<'r>(
     // Held for a signed approval: the review inbox may hold the reviewer's decision.
     let mut review = None;
     let mut released_by = None;
+    let mut settle = None;
     if let Enforced::Defer(d, Some(approval)) = &enforced {
         match super::review::consult(
             gate,
@@ -116,6 +120,9 @@ pub(super) async fn decide<'r>(
                     if let Some(claim) = &judged.claim {
                         tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
                         trail.state(StateAction::Claimed);
+                        if released_by.is_none() {
+                            settle = super::review::settling(&input, &judged.facts);
+                        }
                     } else {
                         trail.state(StateAction::Counted);
                     }
@@ -166,6 +173,7 @@ pub(super) async fn decide<'r>(
         mcp,
         applied,
         review: released_by,
+        settle,
     })
 }
 

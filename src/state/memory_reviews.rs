@@ -99,6 +99,27 @@ impl Engine {
                 }
                 ReviewAnswer::Flag(true)
             }
+            ReviewOp::Settle {
+                key,
+                approver,
+                text,
+            } => {
+                let id = r.by_binding.get(&key).cloned().unwrap_or_default();
+                let found = r.by_id.get_mut(&id).filter(|s| s.until_ms > now_ms);
+                if let Some(s) = found.filter(|s| s.review.status == ReviewStatus::Pending) {
+                    s.review.status = ReviewStatus::Approved;
+                    s.review.token = None;
+                    s.review.outcome = Some(text);
+                    s.review.decided = Some(crate::state::review::Decided {
+                        approver,
+                        decided_at_ms: now_ms,
+                        reason: String::new(),
+                        exp: 0,
+                    });
+                    s.until_ms = now_ms + keep_ms;
+                }
+                ReviewAnswer::Flag(true)
+            }
             ReviewOp::Notify { id } => {
                 let found = r.by_id.get_mut(&id).filter(|s| s.until_ms > now_ms);
                 ReviewAnswer::Flag(found.is_some_and(|s| !std::mem::replace(&mut s.notified, true)))

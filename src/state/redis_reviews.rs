@@ -33,6 +33,7 @@ impl Redis {
             ReviewOp::Get { .. } => "get",
             ReviewOp::Decide { .. } => "decide",
             ReviewOp::Outcome { .. } => "outcome",
+            ReviewOp::Settle { .. } => "settle",
             ReviewOp::Notify { .. } => "notify",
             ReviewOp::TracePut { .. } => "trace_put",
             ReviewOp::TraceGet { .. } => "trace_get",
@@ -72,6 +73,11 @@ impl Redis {
                 }
             }
             ReviewOp::Outcome { id, text } => inv.arg(id).arg(text),
+            ReviewOp::Settle {
+                key,
+                approver,
+                text,
+            } => inv.arg(key).arg(approver).arg(text),
             ReviewOp::TracePut { items, cap } => {
                 inv.arg(*cap);
                 for (id, json) in items {
@@ -157,12 +163,13 @@ fn answer(op: &ReviewOp, value: Value) -> Result<ReviewAnswer, String> {
             };
             Ok(ReviewAnswer::Decided(result))
         }
-        ReviewOp::Outcome { .. } | ReviewOp::Notify { .. } | ReviewOp::TracePut { .. } => {
-            match value {
-                Value::Int(n) => Ok(ReviewAnswer::Flag(n == 1)),
-                other => Err(unexpected(&other)),
-            }
-        }
+        ReviewOp::Outcome { .. }
+        | ReviewOp::Settle { .. }
+        | ReviewOp::Notify { .. }
+        | ReviewOp::TracePut { .. } => match value {
+            Value::Int(n) => Ok(ReviewAnswer::Flag(n == 1)),
+            other => Err(unexpected(&other)),
+        },
         ReviewOp::TraceGet { .. } => match &value {
             Value::Nil => Ok(ReviewAnswer::Text(None)),
             v => text(v)

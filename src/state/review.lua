@@ -90,6 +90,19 @@ elseif cmd == 'outcome' then
     redis.call('HSET', r, 'outcome', ARGV[6])
   end
   return 1
+elseif cmd == 'settle' then
+  -- The binding's request went through with an approval of its own: close its pending
+  -- review, with no token to release anything again.
+  local id = redis.call('GET', bkey(ARGV[5]))
+  if not id then return 1 end
+  local r = rkey(id)
+  if redis.call('HGET', r, 'status') == 'pending' then
+    redis.call('HSET', r, 'status', 'approved', 'approver', ARGV[6], 'decided_at', now,
+      'reason', '', 'exp', 0, 'outcome', ARGV[7])
+    redis.call('PEXPIRE', r, keep)
+    redis.call('ZADD', index, now, id)
+  end
+  return 1
 elseif cmd == 'notify' then
   local r = rkey(ARGV[5])
   if redis.call('EXISTS', r) == 0 then return 0 end

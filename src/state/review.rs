@@ -209,6 +209,14 @@ pub(super) enum ReviewOp {
         id: String,
         text: String,
     },
+    /// The binding's request was forwarded with an approval of its own (`x-approval`):
+    /// its pending review is closed as approved by that approver, with nothing left to
+    /// use, so a late approval in the inbox cannot release the request a second time.
+    Settle {
+        key: String,
+        approver: String,
+        text: String,
+    },
     /// Marks a review notified; true only for the first caller.
     Notify {
         id: String,
@@ -387,6 +395,23 @@ impl super::StateStore {
         )
         .await
         .map(drop)
+    }
+
+    /// Closes the pending review of `binding_key`, if any, as approved by `approver` with
+    /// an approval of the request's own: forwarded, nothing left to release.
+    pub async fn review_settle(
+        &self,
+        binding_key: String,
+        approver: &str,
+        text: String,
+        now: jiff::Timestamp,
+    ) -> Result<(), super::StateError> {
+        let op = ReviewOp::Settle {
+            key: binding_key,
+            approver: approver.to_owned(),
+            text,
+        };
+        self.review(op, now).await.map(drop)
     }
 
     /// Marks a review notified: true only for the first caller (one webhook per review,
