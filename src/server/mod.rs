@@ -18,7 +18,7 @@ mod refused;
 pub(crate) mod service;
 mod sniff;
 mod stall;
-pub(crate) mod tls;
+pub mod tls;
 
 use crate::clock::Clock;
 use crate::config::Config;
