@@ -86,6 +86,9 @@ impl Sidecar {
             }
             None => None,
         };
+        if cfg.review.signing_key.is_some() {
+            tracing::warn!("review.signing_key is set: a sidecar never reads it (toolgate review alone signs approvals); keep the private key out of the sidecar's pod");
+        }
         let (tap, traces) = crate::state::traces::channel(cfg.review.traces);
         let audit = Ops::audit_sink(&cfg, &metrics, tap)?;
         let state = StateStore::connect(&cfg.state, metrics.state.clone()).await?;
