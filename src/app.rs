@@ -89,9 +89,21 @@ impl Sidecar {
         if cfg.review.signing_key.is_some() {
             tracing::warn!("review.signing_key is set: a sidecar never reads it (toolgate review alone signs approvals); keep the private key out of the sidecar's pod");
         }
-        let (tap, traces) = crate::state::traces::channel(cfg.review.traces);
-        let audit = Ops::audit_sink(&cfg, &metrics, tap)?;
         let state = StateStore::connect(&cfg.state, metrics.state.clone()).await?;
+        // Traces serve an inbox: one that shares the store (Redis), or one this process
+        // runs beside the sidecar (the demo, which sets review.url). Otherwise no inbox can
+        // read them, and they would cost every request a copy and the process memory.
+        let shared = state.backend() == "redis";
+        if !shared && cfg.review.url.is_some() {
+            tracing::warn!("review.url is set but state.url is memory: a review inbox in another process cannot see this sidecar's reviews; point both at one Redis");
+        }
+        let traces_kept = if shared || cfg.review.url.is_some() {
+            cfg.review.traces
+        } else {
+            0
+        };
+        let (tap, traces) = crate::state::traces::channel(traces_kept);
+        let audit = Ops::audit_sink(&cfg, &metrics, tap)?;
         let ops = Arc::new(Ops::new(
             metrics,
             audit,
