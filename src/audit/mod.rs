@@ -3,8 +3,10 @@
 //!
 //! This module owns the record's shape ([`AuditRecord`], whose field names are a contract
 //! with whoever reads the log) and [`sink`], which writes records off the request path and
-//! keeps the most recent ones for lookup by request id.
+//! keeps the most recent ones for lookup by request id. [`AuditRecord::render`] (in
+//! `render`) writes a record's JSON line without going through serde.
 
+mod render;
 mod ring;
 pub mod sink;
 

@@ -1,6 +1,7 @@
 //! The audit sink: the request path hands a record over with one non-blocking channel send;
-//! ONE writer thread serializes records to JSON lines, writes them buffered (flushing
-//! whenever the queue runs empty), and files them in the ring of recent records.
+//! ONE writer thread renders records to JSON lines (`AuditRecord::render`), writes them
+//! buffered (flushing whenever the queue runs empty), and files them in the ring of recent
+//! records.
 //!
 //! A record that cannot be queued (queue full, writer failed, sink closed) or written is
 //! counted in `toolgate_audit_records_dropped_total` and logged with its request id: audit
@@ -214,8 +215,8 @@ impl AuditSink {
 
 struct Writer {
     out: BufWriter<Box<dyn Write + Send>>,
-    /// One serialized line, reused; a record is serialized fully before any byte of it is
-    /// written, so a serialization error cannot leave half a line.
+    /// One rendered line, reused; a record is rendered fully before any byte of it is
+    /// written, so the destination only ever sees whole lines.
     line: Vec<u8>,
     /// Request ids written into the buffer but not yet flushed: if the flush fails, these
     /// are the records lost, and each is counted.
@@ -296,11 +297,7 @@ impl Writer {
             return;
         }
         self.line.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.line, &*rec) {
-            tracing::error!(request_id = %rec.request_id, error = %e, "audit record not serializable");
-            self.shared.drop_record(&rec.request_id, "serialize_failed");
-            return;
-        }
+        rec.render(&mut self.line);
         if let Some(tap) = &self.tap {
             // Best effort: a trace page may miss a record; the audit trail never does.
             let json = String::from_utf8_lossy(&self.line).into();
