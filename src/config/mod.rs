@@ -97,7 +97,8 @@ pub struct Upstream {
     /// an ALLOWed request over it is answered 503 and never sent. Default `256`.
     #[serde(default = "defaults::max_concurrent_requests")]
     pub max_concurrent_requests: usize,
-    /// Idle keep-alive connections kept open to the upstream. Default `32`.
+    /// Idle keep-alive connections kept open to the upstream. Default `128`: fewer than the
+    /// requests usually in flight means a connect and a close per request over it.
     #[serde(default = "defaults::max_idle_connections")]
     pub max_idle_connections: usize,
 }
@@ -214,7 +215,7 @@ mod defaults {
         256
     }
     pub fn max_idle_connections() -> usize {
-        32
+        128
     }
 }
 
