@@ -576,3 +576,33 @@ echo "toolgate RSS: ${RSS_START} MB at start, ${RSS_AFTER} MB after the closed-l
 echo "toolgate (MCP bundle) RSS: ${MCP_RSS_START} MB at start, ${MCP_RSS_AFTER} MB after the closed-loop runs, $(rss $TG_MCP_PID) MB at the end"
 [ -z "$SOAK_LINE" ] || echo "$SOAK_LINE"
 echo "reload under load: $RELOAD_LINE"
+
+# --- targets -----------------------------------------------------------------------------
+# What toolgate is built to (issue 18), each judged on this run's figures alone: a ratio to
+# nginx measured side by side, never a figure from another run.
+echo
+echo "targets (this run):"
+printf '| %-52s | %-30s | %-6s |\n' target measured result
+printf '| %-52s | %-30s | %-6s |\n' "---" "---" "---"
+verdict() { awk -v ok="$1" 'BEGIN {print (ok ? "met" : "missed")}'; }
+row() { printf '| %-52s | %-30s | %-6s |\n' "$1" "$2" "$3"; }
+for t in toolgate_headers toolgate_json; do
+  r=$(awk -v a="${RPS[$t]}" -v b="${RPS[nginx]}" 'BEGIN {printf "%.2f", a / b}')
+  row "req/s >= 1.0x nginx proxy_pass ($t)" "${r}x" "$(verdict "$(awk -v r="$r" 'BEGIN {print (r >= 1.0)}')")"
+  r=$(awk -v a="${RPS[$t]}" -v b="${RPS[auth_request]}" 'BEGIN {printf "%.2f", a / b}')
+  row "req/s >= 2.5x nginx + auth_request ($t)" "${r}x" "$(verdict "$(awk -v r="$r" 'BEGIN {print (r >= 2.5)}')")"
+  row "proxy CPU per request <= nginx's ($t)" "${PCPU[$t]} vs ${PCPU[nginx]} µs" "$(verdict "$(awk -v a="${PCPU[$t]}" -v b="${PCPU[nginx]}" 'BEGIN {print (a <= b)}')")"
+  row "closed-loop p99 <= nginx's ($t)" "${P99[$t]} vs ${P99[nginx]} ms" "$(verdict "$(awk -v a="${P99[$t]}" -v b="${P99[nginx]}" 'BEGIN {print (a <= b)}')")"
+done
+added=$(awk -v a="${FP50[toolgate_headers]}" -v b="${FP50[direct]}" 'BEGIN {printf "%+.3f", a - b}')
+row "fixed rate: added p50 over direct <= +0.05 ms" "$added ms" "$(verdict "$(awk -v a="$added" 'BEGIN {print (a <= 0.05)}')")"
+row "fixed rate: p99 <= nginx's" "${FP99[toolgate_headers]} vs ${FP99[nginx]} ms" "$(verdict "$(awk -v a="${FP99[toolgate_headers]}" -v b="${FP99[nginx]}" 'BEGIN {print (a <= b)}')")"
+r=$(awk -v a="${PCPU[mcp_payout]}" -v b="${PCPU[toolgate_json]}" 'BEGIN {printf "%.2f", a / b}')
+row "MCP 1 KiB ALLOW CPU <= 1.2x the JSON-body route's" "${r}x" "$(verdict "$(awk -v r="$r" 'BEGIN {print (r <= 1.2)}')")"
+s50=$(awk -v a="${FP50[toolgate_stateful]}" -v b="${FP50[toolgate_headers]}" 'BEGIN {printf "%.2f", a / b}')
+s99=$(awk -v a="${FP99[toolgate_stateful]}" -v b="${FP99[toolgate_headers]}" 'BEGIN {printf "%.2f", a / b}')
+row "stateful (Redis) p50 <= 1.5x stateless, fixed rate" "${s50}x (p99 ${s99}x, ${FP99[toolgate_stateful]} ms)" "$(verdict "$(awk -v r="$s50" 'BEGIN {print (r <= 1.5)}')")"
+row "RSS < 30 MB at $CONNS connections" "$RSS_END MB" "$(verdict "$(awk -v r="$RSS_END" 'BEGIN {print (r < 30)}')")"
+lost=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(non2xx|errors)=/) {split($i, kv, "="); n += kv[2]}} END {print n + 0}' <<<"$RELOAD_LINE")
+row "a bundle swap every second under load loses nothing" "$lost lost" "$(verdict "$(awk -v n="$lost" 'BEGIN {print (n == 0)}')")"
+echo "(the whole-decision criterion medians: cargo bench --bench engine)"
