@@ -144,3 +144,59 @@ fn ratios_hold(rows: &[Vec<String>]) {
         }
     }
 }
+
+/// The targets `load.sh` judges, as it prints their names: the first argument of each
+/// `row` call, the loop's over both REST routes, `$CONNS` at its default (64).
+fn script_targets() -> BTreeSet<String> {
+    let script = read("benches/load.sh");
+    let section = script
+        .split_once("# --- targets")
+        .expect("load.sh has a targets section")
+        .1;
+    let mut out = BTreeSet::new();
+    for line in section.lines() {
+        let trimmed = line.trim_start();
+        let Some(rest) = trimmed.strip_prefix("row \"") else {
+            continue;
+        };
+        let name = rest.split_once('"').expect("quoted target").0;
+        if name.contains("$t") {
+            for t in ["toolgate_headers", "toolgate_json"] {
+                out.insert(name.replace("$t", t));
+            }
+        } else {
+            out.insert(name.replace("$CONNS", "64"));
+        }
+    }
+    out
+}
+
+/// The README shows the targets table as the script printed it: every target it judges,
+/// each met or missed.
+#[test]
+fn the_readme_shows_every_target_the_script_judges() {
+    let readme = read("README.md");
+    let after = readme
+        .split_once("targets (this run):")
+        .expect("README shows a targets table")
+        .1;
+    let rows: Vec<Vec<String>> = after
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    let names: BTreeSet<String> = rows.iter().map(|r| r[0].clone()).collect();
+    let wanted = script_targets();
+    assert!(wanted.len() >= 14, "{wanted:?}");
+    assert_eq!(names, wanted);
+    for r in &rows {
+        assert!(r[2] == "met" || r[2] == "missed", "{r:?}");
+    }
+}
