@@ -47,7 +47,8 @@ where
 {
     let name = endpoint.name;
     tracing::info!(local = %listener.local_addr()?, tls = tls.is_some(), "{name} listening");
-    let graceful = Arc::new(GracefulShutdown::new());
+    // Owned here; each connection gets a watcher, so shutdown reaches every open one.
+    let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -63,7 +64,7 @@ where
         name,
         AtFdLimit::Serve,
         |stream, addr, permit| {
-            let (builder, graceful, tls) = (builder.clone(), graceful.clone(), tls.clone());
+            let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
             let handle = handle.clone();
             tokio::spawn(async move {
                 let service = |cert: Option<Arc<ClientCert>>| {
@@ -75,7 +76,7 @@ where
                 let ended = match tls {
                     None => {
                         let conn = builder.serve_connection(TokioIo::new(stream), service(None));
-                        graceful.watch(conn.into_owned()).await
+                        watcher.watch(conn.into_owned()).await
                     }
                     Some(tls) => match tokio::time::timeout(handshake, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
@@ -87,7 +88,7 @@ where
                                 .map(|der| Arc::new(ClientCert::from_der(der)));
                             let conn =
                                 builder.serve_connection(TokioIo::new(stream), service(cert));
-                            graceful.watch(conn.into_owned()).await
+                            watcher.watch(conn.into_owned()).await
                         }
                         _ => Ok(()),
                     },
@@ -101,7 +102,6 @@ where
     )
     .await?;
     drop(listener);
-    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(GRACE, graceful.shutdown())
         .await
         .is_err()
