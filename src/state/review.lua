@@ -114,11 +114,15 @@ elseif cmd == 'trace_put' then
     redis.call('HSET', index, ARGV[i], ARGV[i + 1])
     redis.call('ZADD', order, now, ARGV[i])
   end
+  -- Trimmed in chunks: unpack() of more than a few thousand values fails (Lua's stack),
+  -- and a failed script keeps what it wrote, so the hash would grow without bound.
   local excess = redis.call('ZCARD', order) - cap
-  if excess > 0 then
-    local old = redis.call('ZRANGE', order, 0, excess - 1)
+  while excess > 0 do
+    local n = math.min(excess, 1000)
+    local old = redis.call('ZRANGE', order, 0, n - 1)
     redis.call('HDEL', index, unpack(old))
-    redis.call('ZREMRANGEBYRANK', order, 0, excess - 1)
+    redis.call('ZREMRANGEBYRANK', order, 0, n - 1)
+    excess = excess - n
   end
   return 1
 elseif cmd == 'trace_get' then
