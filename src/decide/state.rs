@@ -34,6 +34,10 @@ impl Judged<'_> {
         let mut retry_ms: Option<i64> = None;
         for r in refused {
             let Some(what) = plan.what.get(r.op) else {
+                // A refusal nothing explains must still refuse: never judged ALLOW again.
+                self.facts.issues.insert(IssueCode::StateUnavailable);
+                self.details
+                    .push(format!("state: op {} refused without a reason", r.op));
                 continue;
             };
             let (code, detail) = match what {
