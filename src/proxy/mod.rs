@@ -264,7 +264,6 @@ where
     // Given back if the request certainly never reaches the tool.
     let applied = passed.applied;
     let released_by = passed.review;
-    let settle = passed.settle;
     let (listed, verdict) = (passed.listed, passed.verdict);
     // A `tools/list` answer shows only what this caller may call.
     let listing = passed
@@ -336,7 +335,6 @@ where
     trail.answered(resp.status());
     let text = format!("forwarded, the tool answered {}", resp.status().as_u16());
     review::outcome(gate, released_by, text, now);
-    review::settle(gate, settle, resp.status().as_u16(), now);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Upgrades were never forwarded; a 101 cannot be a valid answer.
         return Err(Refusal::UpstreamBadResponse(

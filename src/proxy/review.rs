@@ -84,14 +84,14 @@ pub(super) fn settling(input: &TrustInput<'_>, facts: &Facts<'_>) -> Option<(Str
     Some((binding_key(&binding), approver))
 }
 
-/// Closes that review once the request was sent, off the request path.
-pub(super) fn settle(gate: &Gate, settle: Option<(String, String)>, status: u16, now: Timestamp) {
+/// Closes that review, off the request path (the request is about to be sent).
+pub(super) fn settle(gate: &Gate, settle: Option<(String, String)>, now: Timestamp) {
     let Some((key, approver)) = settle else {
         return;
     };
     let ops = gate.ops.clone();
     tokio::spawn(async move {
-        let text = format!("forwarded with an x-approval of its own, the tool answered {status}");
+        let text = "released by an x-approval of its own".to_owned();
         if let Err(e) = ops.state.review_settle(key, &approver, text, now).await {
             tracing::warn!(error = %e, "review not settled");
         }

@@ -35,9 +35,6 @@ pub(super) struct Passed {
     pub(super) applied: Option<Plan>,
     /// The review whose approval released it: told what became of it.
     pub(super) review: Option<Box<str>>,
-    /// Forwarded with an approval of its own: the binding's pending review, if any, is
-    /// closed once it was sent (key, approver).
-    pub(super) settle: Option<(String, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -81,7 +78,6 @@ pub(super) async fn decide<'r>(
     // Held for a signed approval: the review inbox may hold the reviewer's decision.
     let mut review = None;
     let mut released_by = None;
-    let mut settle = None;
     if let Enforced::Defer(d, Some(approval)) = &enforced {
         match super::review::consult(
             gate,
@@ -121,7 +117,10 @@ pub(super) async fn decide<'r>(
                         tracing::info!(request_id, jti = claim.jti, approved_by = ?judged.facts.approved_by, "signed approval used");
                         trail.state(StateAction::Claimed);
                         if released_by.is_none() {
-                            settle = super::review::settling(&input, &judged.facts);
+                            // Closed now, before it is sent: a reviewer approving the
+                            // same binding meanwhile must not release it a second time.
+                            let closing = super::review::settling(&input, &judged.facts);
+                            super::review::settle(gate, closing, now);
                         }
                     } else {
                         trail.state(StateAction::Counted);
@@ -173,7 +172,6 @@ pub(super) async fn decide<'r>(
         mcp,
         applied,
         review: released_by,
-        settle,
     })
 }
 
