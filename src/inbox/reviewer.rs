@@ -39,13 +39,14 @@ impl ReviewerSource {
                     return None;
                 }
                 let name = clean(value.to_str().ok()?)?;
-                let roles = headers
-                    .get_all(roles)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(','))
-                    .filter_map(clean)
-                    .collect();
+                // One value, as for the name: a second is a client's that got past the
+                // proxy beside its own, and could add roles.
+                let mut given = headers.get_all(roles).iter();
+                let roles = match (given.next(), given.next()) {
+                    (None, _) => Vec::new(),
+                    (Some(v), None) => v.to_str().ok()?.split(',').filter_map(clean).collect(),
+                    (Some(_), Some(_)) => return None,
+                };
                 Some(Reviewer { name, roles })
             }
             ReviewerSource::ClientCert => {
@@ -97,6 +98,14 @@ mod tests {
                     ("x-forwarded-groups", "payments-lead, sre,,"),
                 ],
                 Some(("ana@example.com", &["payments-lead", "sre"])),
+            ),
+            (
+                &[
+                    ("x-forwarded-email", "ana@example.com"),
+                    ("x-forwarded-groups", "sre"),
+                    ("x-forwarded-groups", "payments-lead"),
+                ],
+                None,
             ),
         ];
         for (headers, want) in cases {
