@@ -109,7 +109,7 @@ pub async fn drive(
     let token =
         super::replay::identity_token(keys, AGENT).context("review loop: identity token")?;
     // Unique per run, so a shared Redis does not answer with an earlier run's review.
-    let nonce = crate::state::review::new_id();
+    let nonce = crate::state::review::new_id().map_err(anyhow::Error::msg)?;
     let payout = json!({"amount": 2500, "currency": "EUR", "destination": {"account_number": "DE89 3704 0044 0532 0130 00", "name": "ACME GmbH"}, "reference": nonce}).to_string();
     let refund = json!({"amount": 900, "currency": "EUR", "payment": "pay-77", "reference": nonce})
         .to_string();

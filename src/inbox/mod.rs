@@ -74,12 +74,23 @@ impl Inbox {
             let now = (self.clock)();
             match self.ops.state.reviews(LISTED, now).await {
                 Ok(reviews) => {
-                    for r in reviews.iter().filter(|r| r.status == ReviewStatus::Pending) {
-                        if !seen.insert(r.id.clone()) {
+                    let pending = reviews.iter().filter(|r| r.status == ReviewStatus::Pending);
+                    // Only what is still listed is remembered; a failed claim is tried again.
+                    seen.retain(|id| reviews.iter().any(|r| &r.id == id));
+                    for r in pending {
+                        if seen.contains(&r.id) {
                             continue;
                         }
-                        if let Ok(true) = self.ops.state.review_notify(&r.id, now).await {
-                            hook.notify(self.notice(r));
+                        match self.ops.state.review_notify(&r.id, now).await {
+                            Ok(first) => {
+                                seen.insert(r.id.clone());
+                                if first {
+                                    hook.notify(self.notice(r));
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(review_id = r.id, error = %e, "review inbox: notify claim failed; retried next round")
+                            }
                         }
                     }
                 }

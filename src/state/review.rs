@@ -167,17 +167,9 @@ pub fn binding_key(b: &Binding) -> String {
     hex::encode(h.finalize())
 }
 
-/// A fresh review id: 96 random bits, hex (short enough for a URL, never guessed).
-pub fn new_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 12];
-    // The system generator does not fail on a supported platform; a zero id would still
-    // be unique per process only if it did, so fall back on the clock and a counter.
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        let n = jiff::Timestamp::now().as_nanosecond().to_be_bytes();
-        bytes.copy_from_slice(&n[4..]);
-    }
-    hex::encode(bytes)
+/// A fresh review id: 128 random bits, hex (never guessed), as an approval's `jti`.
+pub fn new_id() -> Result<String, String> {
+    crate::approval::request::new_jti()
 }
 
 /// One review operation, as both stores run it (the memory store in its task, Redis in
@@ -324,7 +316,7 @@ impl super::StateStore {
             serde_json::to_string(record).map_err(|e| super::StateError::Server(e.to_string()))?;
         let op = ReviewOp::Touch {
             key: binding_key,
-            id: new_id(),
+            id: new_id().map_err(super::StateError::Server)?,
             record,
         };
         match self.review(op, now).await? {
