@@ -318,7 +318,7 @@ where
             } else {
                 "sent: the tool gave no usable answer"
             };
-            review::outcome(gate, released_by, text.into(), now);
+            review::outcome(gate, released_by, || text.into(), now);
             // Not sent, or no connection to send it on: the tool cannot have acted. A
             // timeout or a broken answer may follow an action, so those keep their count.
             if matches!(
@@ -333,7 +333,8 @@ where
         }
     };
     trail.answered(resp.status());
-    let text = format!("forwarded, the tool answered {}", resp.status().as_u16());
+    let status = resp.status().as_u16();
+    let text = || format!("forwarded, the tool answered {status}");
     review::outcome(gate, released_by, text, now);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Upgrades were never forwarded; a 101 cannot be a valid answer.

@@ -99,8 +99,15 @@ pub(super) fn settle(gate: &Gate, settle: Option<(String, String)>, now: Timesta
 }
 
 /// Records what became of an approved review's retry, off the request path.
-pub(super) fn outcome(gate: &Gate, id: Option<Box<str>>, text: String, now: Timestamp) {
+pub(super) fn outcome(
+    gate: &Gate,
+    id: Option<Box<str>>,
+    text: impl FnOnce() -> String,
+    now: Timestamp,
+) {
+    // Most forwarded requests were released by no review: nothing to format then.
     let Some(id) = id else { return };
+    let text = text();
     let ops = gate.ops.clone();
     tokio::spawn(async move {
         if let Err(e) = ops.state.review_outcome(&id, text, now).await {
