@@ -139,7 +139,9 @@ pub async fn drive(
         }
     };
     let mut steps = Vec::new();
-    let mut step = |name, got: (u16, String, Value), forwarded: bool, want: (u16, &str, bool)| {
+    // `sent`: how many requests the tool received during the step; forwarded means once.
+    let mut step = |name, got: (u16, String, Value), sent: usize, want: (u16, &str, bool)| {
+        let forwarded = sent > 0;
         let (status, verdict, body) = got;
         // The sidecar's 409 says where the request waits; the inbox answers the review.
         let review = match verdict.as_str() {
@@ -151,8 +153,9 @@ pub async fn drive(
                 .map(|s| format!("{s} {}", body["review"]["id"].as_str().unwrap_or(""))),
         }
         .unwrap_or_else(|| "-".into());
-        let unexpected = ((status, verdict.as_str(), forwarded) != want).then(|| {
-            format!("got {status} {verdict} forwarded={forwarded}, expected {want:?}: {body}")
+        let once = usize::from(want.2);
+        let unexpected = ((status, verdict.as_str(), sent) != (want.0, want.1, once)).then(|| {
+            format!("got {status} {verdict}, the tool received it {sent} times, expected {want:?}: {body}")
         });
         steps.push(Step {
             step: name,
@@ -170,7 +173,7 @@ pub async fn drive(
     let held = step(
         "payout held for review",
         agent("/payments/v1/payouts", payout.clone()).await?,
-        seen() > before,
+        seen() - before,
         (409, "DEFER", false),
     );
     let id = held["review"]["id"].as_str().unwrap_or_default().to_owned();
@@ -178,7 +181,7 @@ pub async fn drive(
     let again = step(
         "identical retry, still pending",
         agent("/payments/v1/payouts", payout.clone()).await?,
-        seen() > before,
+        seen() - before,
         (409, "DEFER", false),
     );
     if again["review"]["id"].as_str() != Some(id.as_str()) {
@@ -195,21 +198,21 @@ pub async fn drive(
             json!({"ttl_seconds": 900}),
         )
         .await?,
-        false,
+        0,
         (200, "-", false),
     );
     let before = seen();
     step(
         "identical retry: forwarded once",
         agent("/payments/v1/payouts", payout.clone()).await?,
-        seen() > before,
+        seen() - before,
         (201, "ALLOW", true),
     );
     let before = seen();
     step(
         "the same again: a new review",
         agent("/payments/v1/payouts", payout).await?,
-        seen() > before,
+        seen() - before,
         (409, "DEFER", false),
     );
 
@@ -217,7 +220,7 @@ pub async fn drive(
     let held = step(
         "refund held for review",
         agent("/payments/v1/refunds", refund.clone()).await?,
-        seen() > before,
+        seen() - before,
         (409, "DEFER", false),
     );
     let id = held["review"]["id"].as_str().unwrap_or_default().to_owned();
@@ -228,14 +231,14 @@ pub async fn drive(
             json!({"reason": "duplicate of refund r-12"}),
         )
         .await?,
-        false,
+        0,
         (200, "-", false),
     );
     let before = seen();
     step(
         "identical retry: denied",
         agent("/payments/v1/refunds", refund).await?,
-        seen() > before,
+        seen() - before,
         (403, "DENY", false),
     );
     Ok(steps)
