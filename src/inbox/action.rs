@@ -13,8 +13,8 @@ use jiff::SignedDuration;
 
 /// The shortest approval the inbox signs.
 pub const MIN_TTL: i64 = 60;
-/// Used when a review does not say its bundle's `max_ttl`.
-const DEFAULT_MAX_TTL: i64 = 900;
+/// Used when a review does not say its bundle's `max_ttl`: the bundle's own default.
+const DEFAULT_MAX_TTL: i64 = 3600;
 /// The longest rejection reason kept.
 pub const MAX_REASON: usize = 500;
 
@@ -137,7 +137,8 @@ impl Inbox {
         let verdict = match &ask {
             Ask::Approve { ttl_seconds } => {
                 let max = max_ttl(&review);
-                if !(MIN_TTL..=max).contains(ttl_seconds) {
+                // A bundle whose max_ttl is under a minute still gets approvals of it.
+                if !(MIN_TTL.min(max)..=max).contains(ttl_seconds) {
                     return Err(ActionError::BadTtl(max));
                 }
                 let (token, claims) = mint_claims(

@@ -345,7 +345,7 @@ fn decide_forms(b: &mut String, page: &Page<'_>, review: &Review) {
         b,
         "<form method=\"post\" action=\"/reviews/{id}/approve\" id=\"approve-form\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n<label for=\"ttl\">Approval valid for</label>\n<select name=\"ttl\" id=\"ttl\">\n"
     );
-    for (i, secs) in ttl_choices(review.record.approval.max_ttl_seconds)
+    for (i, secs) in ttl_choices(crate::inbox::action::max_ttl(review))
         .into_iter()
         .enumerate()
     {
