@@ -161,7 +161,10 @@ impl ReviewConfig {
             )),
             Some(_) => {}
         }
-        if taken.contains(&self.listen) {
+        if taken
+            .iter()
+            .any(|t| super::validate::overlaps(*t, self.listen))
+        {
             out.push((
                 "review.listen",
                 format!(

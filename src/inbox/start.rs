@@ -107,9 +107,12 @@ pub fn notifier(
 
 /// `toolgate review`: serves the inbox on `review.listen` until `shutdown` completes.
 pub async fn serve(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let mut problems = cfg.review.inbox_problems(&[cfg.listen, cfg.admin_listen]);
-    if let Some((path, m)) = problems.pop() {
-        anyhow::bail!("{path}: {m}");
+    let mut taken = vec![cfg.listen, cfg.admin_listen];
+    taken.extend(cfg.decision_api.listen);
+    let problems = cfg.review.inbox_problems(&taken);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+        anyhow::bail!(lines.join("\n"));
     }
     let registry = prometheus::Registry::new();
     let metrics = Metrics::new(&registry, crate::ops::BUILD_VERSION)?;
