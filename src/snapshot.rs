@@ -6,7 +6,7 @@ use crate::classify::router::RouteTable;
 use crate::extract::ContextMap;
 use crate::metrics::{Metrics, RouteMetricsTable};
 use crate::policy::{Policy, PreparedAction};
-use http::Method;
+use http::{HeaderValue, Method};
 use jiff::Timestamp;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -22,6 +22,17 @@ pub struct BundleMeta {
     pub digest: Arc<str>,
     pub dir: PathBuf,
     pub loaded_at: Timestamp,
+    /// `policy_version` as the `x-toolgate-policy-version` tag, built once per bundle:
+    /// every request and response carries it (see [`BundleMeta::tag_value`]).
+    pub policy_version_header: HeaderValue,
+}
+
+impl BundleMeta {
+    /// The tag value for a policy version. The loader's versions are header-safe; an
+    /// unexpected byte still must not panic a request path, so it tags `invalid`.
+    pub fn tag_value(policy_version: &str) -> HeaderValue {
+        HeaderValue::from_str(policy_version).unwrap_or(HeaderValue::from_static("invalid"))
+    }
 }
 
 /// Whether a route's verdicts are enforced, or only recorded (the request is forwarded).

@@ -144,11 +144,11 @@ async fn check(admin: &Admin, req: Request<Incoming>) -> Reply {
     let mut r = json_reply(StatusCode::OK, &decision);
     headers::tag(
         r.headers_mut(),
-        &Tags {
-            request_id: &request_id,
-            verdict: decision.verdict.as_str(),
-            policy_version: &snapshot.meta.policy_version,
-        },
+        &Tags::new(
+            &request_id,
+            decision.verdict.as_str(),
+            &snapshot.meta.policy_version_header,
+        ),
     );
     r
 }

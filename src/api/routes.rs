@@ -106,11 +106,11 @@ pub(super) async fn route(api: &DecisionApi, req: Request<Incoming>) -> Reply {
     };
     headers::tag(
         r.headers_mut(),
-        &Tags {
-            request_id: &request_id,
-            verdict: decision.verdict.as_str(),
-            policy_version: &snapshot.meta.policy_version,
-        },
+        &Tags::new(
+            &request_id,
+            decision.verdict.as_str(),
+            &snapshot.meta.policy_version_header,
+        ),
     );
     r
 }

@@ -229,21 +229,39 @@ pub fn connection_listed(
     Ok(listed)
 }
 
-/// What a forwarded request and every response are tagged with.
-pub struct Tags<'a> {
-    pub request_id: &'a str,
+/// What a forwarded request and every response are tagged with, as header values: built
+/// once per request (the policy version once per bundle), then cloned by reference count
+/// onto the forwarded request and the response.
+#[derive(Clone, Debug)]
+pub struct Tags {
+    pub request_id: HeaderValue,
     pub verdict: &'static str,
-    pub policy_version: &'a str,
+    /// `BundleMeta::policy_version_header`.
+    pub policy_version: HeaderValue,
+}
+
+impl Tags {
+    /// Tags for a request id and policy version given as text.
+    pub fn new(request_id: &str, verdict: &'static str, policy_version: &HeaderValue) -> Tags {
+        Tags {
+            request_id: id_value(request_id),
+            verdict,
+            policy_version: policy_version.clone(),
+        }
+    }
+}
+
+/// A request id as a header value. Ids are validated or minted by us; an unexpected byte
+/// still must not panic the request path.
+pub fn id_value(request_id: &str) -> HeaderValue {
+    HeaderValue::from_str(request_id).unwrap_or(HeaderValue::from_static("invalid"))
 }
 
 /// Sets the three tags, replacing any existing copies.
-pub fn tag(headers: &mut HeaderMap, tags: &Tags<'_>) {
-    // A request id is validated or minted by us, and a policy version comes from the bundle
-    // loader; an unexpected byte still must not panic the request path.
-    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("invalid"));
-    headers.insert(X_REQUEST_ID, value(tags.request_id));
+pub fn tag(headers: &mut HeaderMap, tags: &Tags) {
+    headers.insert(X_REQUEST_ID, tags.request_id.clone());
     headers.insert(X_TOOLGATE_VERDICT, HeaderValue::from_static(tags.verdict));
-    headers.insert(X_TOOLGATE_POLICY_VERSION, value(tags.policy_version));
+    headers.insert(X_TOOLGATE_POLICY_VERSION, tags.policy_version.clone());
 }
 
 /// Where a request really came from: the socket peer and whether it arrived over TLS, with
@@ -286,7 +304,7 @@ pub fn for_upstream(
     listed: &[HeaderName],
     authority: Option<&http::uri::Authority>,
     peer: &Peer,
-    tags: &Tags<'_>,
+    tags: &Tags,
 ) {
     // One look at each header decides what goes. Almost every request loses nothing, and a
     // hashed `remove` per candidate name would cost more than the whole pass.

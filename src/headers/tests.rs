@@ -82,11 +82,7 @@ fn upstream_headers_are_toolgates_own() {
         ("expect", "100-continue"),
     ]);
     let peer = Peer::new("[::1]:5000".parse().unwrap(), true);
-    let tags = Tags {
-        request_id: "r1",
-        verdict: "ALLOW",
-        policy_version: "tools@1",
-    };
+    let tags = Tags::new("r1", "ALLOW", &HeaderValue::from_static("tools@1"));
     for_upstream(
         &mut h,
         &[HeaderName::from_static("x-debug")],
@@ -121,11 +117,7 @@ fn upstream_headers_are_toolgates_own() {
 fn host_comes_from_the_authority_when_absent() {
     let mut h = HeaderMap::new();
     let peer = Peer::new("10.1.2.3:1".parse().unwrap(), false);
-    let tags = Tags {
-        request_id: "r",
-        verdict: "ALLOW",
-        policy_version: "v",
-    };
+    let tags = Tags::new("r", "ALLOW", &HeaderValue::from_static("v"));
     let auth: http::uri::Authority = "tools.local:8000".parse().unwrap();
     for_upstream(&mut h, &[], Some(&auth), &peer, &tags);
     assert_eq!(h[header::HOST], "tools.local:8000");

@@ -102,6 +102,12 @@ where
     let request_id = gate.ids.take_or_mint(req.headers());
     // The one snapshot load: every stage of this request sees the same bundle version.
     let snapshot = gate.snapshot.load_full();
+    // The tag values, built once: the forwarded request and the response share them.
+    let id_tags = Tags::new(
+        &request_id,
+        Verdict::Deny.as_str(),
+        &snapshot.meta.policy_version_header,
+    );
     let now = (gate.clock)();
     let method = req.method().clone();
     // Shares the request's bytes (no copy): for the record and the debug log.
@@ -118,7 +124,15 @@ where
     // A panic is a bug; it must still end as a refusal, not a dropped connection.
     // Boxed: the stages' future embeds the upstream client's (large), which would
     // otherwise be copied with every move of the service future.
-    let run = run(gate, &snapshot, peer, &request_id, now, &mut trail, req);
+    let run = run(
+        gate,
+        &snapshot,
+        peer,
+        (&request_id, &id_tags),
+        now,
+        &mut trail,
+        req,
+    );
     let outcome = CatchUnwind(Box::pin(run))
         .await
         .unwrap_or(Err(Refusal::Internal));
@@ -156,9 +170,8 @@ where
     headers::tag(
         resp.headers_mut(),
         &Tags {
-            request_id: &request_id,
             verdict: verdict.as_str(),
-            policy_version: &snapshot.meta.policy_version,
+            ..id_tags
         },
     );
     // The audit trail is the record of every request; this line is for debugging.
@@ -182,7 +195,7 @@ async fn run<B>(
     gate: &Gate,
     snapshot: &Snapshot,
     peer: Peer,
-    request_id: &str,
+    (request_id, id_tags): (&str, &Tags),
     now: Timestamp,
     trail: &mut Trail,
     req: Request<B>,
@@ -280,9 +293,8 @@ where
     parts.version = Version::HTTP_11;
     parts.extensions.clear();
     let tags = Tags {
-        request_id,
         verdict: verdict.as_str(),
-        policy_version: &snapshot.meta.policy_version,
+        ..id_tags.clone()
     };
     headers::for_upstream(
         &mut parts.headers,

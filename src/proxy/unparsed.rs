@@ -57,11 +57,11 @@ pub fn refuse_unparsed(gate: &Gate, why: Framing, head: RefusedHead) -> Response
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     headers::tag(
         h,
-        &Tags {
-            request_id: &request_id,
-            verdict: r.verdict.as_str(),
-            policy_version: &snapshot.meta.policy_version,
-        },
+        &Tags::new(
+            &request_id,
+            r.verdict.as_str(),
+            &snapshot.meta.policy_version_header,
+        ),
     );
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, trail.follow(body))
