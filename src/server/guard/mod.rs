@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
 mod chunked;
+mod target;
 use chunked::{step_chunked, Chunk};
 
 pub use crate::proxy::refusal::{Framing, RefusedHead, MAX_HEADER_FIELDS};
@@ -276,8 +277,8 @@ fn judge_head(bytes: &[u8], max_head: usize) -> HeadVerdict {
         Err(e) => return HeadVerdict::Refused(Framing::Malformed(reason(e)), seen(&req)),
         Ok(httparse::Status::Complete(len)) => len,
     };
-    let head = seen(&req);
-    let refuse = |why| HeadVerdict::Refused(why, head.clone());
+    // What was seen is copied out only for a refusal: a good head costs no allocation.
+    let refuse = |why| HeadVerdict::Refused(why, seen(&req));
     if len > max_head {
         return refuse(Framing::TooLarge(max_head));
     }
@@ -288,7 +289,7 @@ fn judge_head(bytes: &[u8], max_head: usize) -> HeadVerdict {
     if http::Method::from_bytes(req.method.unwrap_or_default().as_bytes()).is_err() {
         return refuse(Framing::Malformed("invalid method"));
     }
-    if http::Uri::try_from(target).is_err() {
+    if !target::plain_origin_form(target) && http::Uri::try_from(target).is_err() {
         return refuse(Framing::Malformed("invalid request target"));
     }
     let http10 = req.version == Some(0);
