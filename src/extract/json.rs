@@ -55,8 +55,21 @@ pub(crate) fn walk<'de>(
     body: &'de [u8],
     pointers: &[&[Box<str>]],
 ) -> Result<Values<'de>, ExtractError> {
+    walk_shaped(body, pointers, &[])
+}
+
+/// [`walk`], where the pointers at the indexes in `objects` are read only to learn whether
+/// an object is there (any other value there is refused by the caller): the value they end
+/// at is walked once, in place, instead of being captured as text first (which scans it
+/// again) to check the spelling of a number the caller refuses anyway.
+pub(crate) fn walk_shaped<'de>(
+    body: &'de [u8],
+    pointers: &[&[Box<str>]],
+    objects: &[usize],
+) -> Result<Values<'de>, ExtractError> {
     let mut walk = Walk {
         pointers,
+        objects,
         out: SmallVec::from_elem(None, pointers.len()),
         error: None,
     };
@@ -81,6 +94,8 @@ pub(crate) fn walk<'de>(
 
 struct Walk<'p, 'de> {
     pointers: &'p [&'p [Box<str>]],
+    /// See [`walk_shaped`].
+    objects: &'p [usize],
     out: Values<'de>,
     /// The precise reason, when the walk itself refused the document.
     error: Option<ExtractError>,
@@ -102,9 +117,12 @@ impl<'de> Walk<'_, 'de> {
         }
     }
 
-    /// Whether some active pointer ends at `depth`: the value there is read.
-    fn ends_at(&self, active: &[usize], depth: usize) -> bool {
-        active.iter().any(|&i| self.pointers[i].len() == depth)
+    /// Whether the value at `depth` is read as itself (not only as "an object"): its text is
+    /// kept, to check the spelling of a number.
+    fn reads_value(&self, active: &[usize], depth: usize) -> bool {
+        active
+            .iter()
+            .any(|&i| self.pointers[i].len() == depth && !self.objects.contains(&i))
     }
 
     /// A key of an object at `depth` that is not a key the map reads there, but would be
@@ -173,7 +191,7 @@ impl<'de> Node<'_, '_, 'de> {
     fn number<E: de::Error>(self, v: Json<'de>, f: f64) -> Result<(), E> {
         if let Some(text) = self
             .text
-            .filter(|_| self.walk.ends_at(&self.active, self.depth))
+            .filter(|_| self.walk.reads_value(&self.active, self.depth))
         {
             if !decimal_is_exact(text, f) {
                 let e = ExtractError::BodyImpreciseNumber { text: text.into() };
@@ -192,7 +210,7 @@ impl<'de> Node<'_, '_, 'de> {
         depth: usize,
         d: D,
     ) -> Result<(), D::Error> {
-        if !walk.ends_at(&active, depth) {
+        if !walk.reads_value(&active, depth) {
             return Node {
                 walk,
                 active,

@@ -7,7 +7,7 @@
 //! `jsonrpc` must be `"2.0"`, `method` and `params.name` strings. `Mcp-Method` and `Mcp-Name`
 //! headers (protocol 2026-07-28), when present, must say what the body says.
 
-use crate::extract::json::{walk, Json};
+use crate::extract::json::{walk_shaped, Json};
 use crate::extract::ExtractError;
 use http::HeaderMap;
 use std::borrow::Cow;
@@ -83,6 +83,11 @@ const POINTERS: [&[&str]; 9] = [
     &["error"],
 ];
 
+/// Indexes in [`POINTERS`] of the two values that must be objects.
+const PARAMS: usize = 3;
+const ARGUMENTS: usize = 6;
+const _: () = assert!(POINTERS[PARAMS].len() == 1 && POINTERS[ARGUMENTS].len() == 2);
+
 /// Reads the message in `body`; `headers` may carry `Mcp-Method` and `Mcp-Name`.
 pub fn parse<'b>(body: &'b [u8], headers: &HeaderMap) -> Result<Message<'b>, Malformed> {
     // Built once: the walker takes its pointers in the form compiled routes keep them.
@@ -96,7 +101,9 @@ pub fn parse<'b>(body: &'b [u8], headers: &HeaderMap) -> Result<Message<'b>, Mal
     for (slot, p) in pointers.iter_mut().zip(OWNED.iter()) {
         *slot = p.as_slice();
     }
-    let mut v = walk(body, &pointers).map_err(|e| match e {
+    // `params` and `params.arguments` must be objects (refused below otherwise): each is
+    // walked once, in place.
+    let mut v = walk_shaped(body, &pointers, &[PARAMS, ARGUMENTS]).map_err(|e| match e {
         ExtractError::BodyInvalidJson(why) => Malformed::Parse(format!("not JSON: {why}")),
         ExtractError::BodyNotObject => Malformed::Invalid(
             "the body must be one JSON-RPC message (an object); batches are refused".into(),

@@ -147,6 +147,21 @@ fn every_malformed_class_is_refused_with_its_code() {
             r#"{"jsonrpc":"2.0","id":1,"method":"ping"} {}"#,
             -32700,
         ),
+        (
+            "params a number, spelled past f64",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":1.00000000000000001}"#,
+            -32600,
+        ),
+        (
+            "arguments a number",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":2.5}}"#,
+            -32600,
+        ),
+        (
+            "imprecise number deep in the arguments",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"n":1e400}}}"#,
+            -32700,
+        ),
     ];
     let not_utf8: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}";
     let mut all: Vec<(&str, &[u8], i32)> = cases
