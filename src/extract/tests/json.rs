@@ -108,6 +108,17 @@ fn caseless_keys_compare_ascii_quickly_and_unicode_fully() {
     failures.assert();
 }
 
+proptest::proptest! {
+    // The quick way for printable ASCII keys gives what the definition gives, for any text.
+    #[test]
+    fn loose_keys_compare_quickly_as_by_their_definition(
+        a in "[aAbB_ \t\u{0}\u{212A}kK\u{17F}sS-]{0,6}",
+        b in "[aAbB_ \t\u{0}\u{212A}kK\u{17F}sS-]{0,6}",
+    ) {
+        proptest::prop_assert_eq!(body::loose_eq(&a, &b), body::folded_eq(&a, &b));
+    }
+}
+
 // The streaming walker agrees with serde_json's own pointer lookup on documents without
 // ambiguous keys, and refuses the ones with them.
 mod walker_props {
