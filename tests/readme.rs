@@ -379,7 +379,10 @@ fn shell_examples_run() {
             (None, ["curl", ..]) => {} // run against the demo, above
             // Load tests and benchmarks are run by hand (they need wrk, nginx, two idle
             // cores, minutes); here their scripts and targets must exist and parse.
-            (None, ["bash", script @ ("benches/load.sh" | "benches/h2load.sh"), ..]) => {
+            (
+                None,
+                ["bash", script @ ("benches/load.sh" | "benches/h2load.sh" | "benches/callgrind.sh"), ..],
+            ) => {
                 let ok = std::process::Command::new("bash")
                     .args(["-n", script])
                     .current_dir(&root)
