@@ -198,5 +198,91 @@ fn the_readme_shows_every_target_the_script_judges() {
     assert_eq!(names, wanted);
     for r in &rows {
         assert!(r[2] == "met" || r[2] == "missed", "{r:?}");
+        let met = judged(&r[0], &r[1]);
+        assert_eq!(r[2] == "met", met, "{r:?}: the figure says {met}");
+    }
+}
+
+/// Whether `measured` meets `target`, read from the target's own words: a bound after
+/// `>=`, `<=` or `<` (its first number), "<= nginx's" (the figure's "A vs B": A <= B), or
+/// "loses nothing" ("0 lost").
+fn judged(target: &str, measured: &str) -> bool {
+    let first_number = |s: &str| -> f64 {
+        let start = s
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or_else(|| panic!("no number in {s:?}"));
+        let digits: String = s[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        digits.parse().unwrap()
+    };
+    if target.contains("loses nothing") {
+        return measured.starts_with("0 lost");
+    }
+    let value = first_number(measured);
+    if target.contains("<= nginx's") {
+        let (_, theirs) = measured.split_once(" vs ").expect("A vs B");
+        return value <= first_number(theirs);
+    }
+    for (op, holds) in [
+        (">=", (|v: f64, b: f64| v >= b) as fn(f64, f64) -> bool),
+        ("<=", |v, b| v <= b),
+        ("< ", |v, b| v < b),
+    ] {
+        if let Some((_, bound)) = target.split_once(op) {
+            return holds(value, first_number(bound));
+        }
+    }
+    panic!("no bound in the target {target:?}")
+}
+
+#[test]
+fn a_target_is_met_exactly_when_its_figure_says_so() {
+    let cases = [
+        (
+            "req/s >= 1.0x nginx proxy_pass (toolgate_json)",
+            "0.99x",
+            false,
+        ),
+        (
+            "req/s >= 1.0x nginx proxy_pass (toolgate_json)",
+            "1.00x",
+            true,
+        ),
+        (
+            "proxy CPU per request <= nginx's (toolgate_headers)",
+            "9.5 vs 11.82 µs",
+            true,
+        ),
+        (
+            "closed-loop p99 <= nginx's (toolgate_headers)",
+            "2.580 vs 1.700 ms",
+            false,
+        ),
+        (
+            "fixed rate: added p50 over direct <= +0.05 ms",
+            "+0.051 ms",
+            false,
+        ),
+        (
+            "stateful (Redis) p50 <= 1.5x stateless, fixed rate",
+            "1.20x (p99 2.05x, 3 ms)",
+            true,
+        ),
+        ("RSS < 30 MB at 64 connections", "30.0 MB", false),
+        (
+            "a bundle swap every second under load loses nothing",
+            "0 lost",
+            true,
+        ),
+        (
+            "a bundle swap every second under load loses nothing",
+            "10 lost",
+            false,
+        ),
+    ];
+    for (target, measured, want) in cases {
+        assert_eq!(judged(target, measured), want, "{target}: {measured}");
     }
 }
