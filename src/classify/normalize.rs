@@ -142,7 +142,7 @@ const fn is_unreserved(c: u8) -> bool {
 
 /// Raw characters RFC 3986 allows in a path segment besides unreserved and `%`:
 /// sub-delims, `:` and `@`.
-const fn is_segment_char(c: u8) -> bool {
+pub(crate) const fn is_segment_char(c: u8) -> bool {
     is_unreserved(c)
         || matches!(
             c,

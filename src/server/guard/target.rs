@@ -1,36 +1,16 @@
 //! The request-target check the guard makes on every head, without a copy in the common
 //! case.
 
-/// An origin-form target of only unreserved, sub-delim, `:@/?%` characters: one `http::Uri`
-/// accepts without a doubt, so the common request is not parsed (and copied) twice just to
-/// learn that. Anything else goes through `Uri::try_from`.
+use crate::classify::normalize::is_segment_char;
+
+/// An origin-form target of only path-segment characters (unreserved, sub-delims, `:@`)
+/// and `/?%`: one `http::Uri` accepts without a doubt, so the common request is not parsed
+/// (and copied) twice just to learn that. Anything else goes through `Uri::try_from`.
 pub(super) fn plain_origin_form(target: &str) -> bool {
     target.starts_with('/')
-        && target.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b':'
-                        | b'@'
-                        | b'/'
-                        | b'?'
-                        | b'%'
-                )
-        })
+        && target
+            .bytes()
+            .all(|b| is_segment_char(b) || matches!(b, b'/' | b'?' | b'%'))
 }
 
 #[cfg(test)]
