@@ -18,6 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=benches/toolgate-config.sh
+. benches/toolgate-config.sh
 N=${N:-600}
 KINDS=("$@")
 [ ${#KINDS[@]} -gt 0 ] || KINDS=(headers json mcp)
@@ -40,18 +42,7 @@ run_kind() {
   up=$!
   mkdir -p "$tmp/bundle" "$tmp/audit"
   cp -r "$ROOT/policies/$bundle/." "$tmp/bundle/"
-  cat >"$tmp/toolgate.yaml" <<EOF
-apiVersion: toolgate.dev/v1alpha1
-kind: Config
-listen: 127.0.0.1:$TG_PORT
-admin_listen: 127.0.0.1:$TG_ADMIN
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-policies: $tmp/bundle
-audit:
-  sink: file
-  path: $tmp/audit/audit.jsonl
-EOF
+  toolgate_config $TG_PORT $TG_ADMIN $UP_PORT "$tmp/bundle" "$tmp/audit/audit.jsonl" >"$tmp/toolgate.yaml"
   valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --instr-atstart=no \
     "$BIN" serve --config "$tmp/toolgate.yaml" >/dev/null 2>"$tmp/valgrind.log" &
   vg=$!

@@ -21,6 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=benches/toolgate-config.sh
+. benches/toolgate-config.sh
 
 DURATION=15 MAX_UP="" MAX_STREAMS="" REV="" CONNS=50 STREAMS=256
 while [ $# -gt 0 ]; do
@@ -98,18 +100,7 @@ PIDS+=($!)
 # bundle's dir and its parent (both watched for reloads).
 mkdir -p "$TMP/policies" "$TMP/audit"
 cp -r "$SRC/policies/tools" "$TMP/policies/bundle"
-cat >"$TMP/toolgate.yaml" <<EOF
-apiVersion: toolgate.dev/v1alpha1
-kind: Config
-listen: 127.0.0.1:$TG_PORT
-admin_listen: 127.0.0.1:$TG_ADMIN
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-policies: $TMP/policies/bundle
-audit:
-  sink: file
-  path: $TMP/audit/audit.jsonl
-EOF
+toolgate_config $TG_PORT $TG_ADMIN $UP_PORT "$TMP/policies/bundle" "$TMP/audit/audit.jsonl" >"$TMP/toolgate.yaml"
 [ -z "$MAX_UP" ] || sed -i "/^  url:/a\\  max_concurrent_requests: $MAX_UP" "$TMP/toolgate.yaml"
 [ -z "$MAX_STREAMS" ] || printf 'limits:\n  max_concurrent_streams: %s\n' "$MAX_STREAMS" >>"$TMP/toolgate.yaml"
 taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate.yaml" >/dev/null 2>"$TMP/toolgate.log" &

@@ -27,6 +27,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=benches/toolgate-config.sh
+. benches/toolgate-config.sh
 
 REPEAT=3 DURATION=10 CONNS=64 RATE=5000 RATE_DURATION=10 SOAK=0 PROFILE=0
 while [ $# -gt 0 ]; do
@@ -150,18 +152,7 @@ PIDS+=($NGINX_PID)
 # it would in a Pod: the bundle is a ConfigMap mount, the trail another volume.
 mkdir -p "$TMP/policies" "$TMP/audit"
 cp -r "$ROOT/policies/tools" "$TMP/policies/bundle"
-cat >"$TMP/toolgate.yaml" <<EOF
-apiVersion: toolgate.dev/v1alpha1
-kind: Config
-listen: 127.0.0.1:$TG_PORT
-admin_listen: 127.0.0.1:$TG_ADMIN
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-policies: $TMP/policies/bundle
-audit:
-  sink: file
-  path: $TMP/audit/audit.jsonl
-EOF
+toolgate_config $TG_PORT $TG_ADMIN $UP_PORT "$TMP/policies/bundle" "$TMP/audit/audit.jsonl" >"$TMP/toolgate.yaml"
 taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate.yaml" >/dev/null 2>"$TMP/toolgate.log" &
 TG_PID=$!
 PIDS+=($TG_PID)
@@ -172,18 +163,8 @@ PIDS+=($TG_PID)
 # audit trail are in dirs of their own (not beside the REST bundle the reload test edits).
 mkdir -p "$TMP/mcp/policies" "$TMP/mcp/audit"
 cp -r "$ROOT/policies/mcp" "$TMP/mcp/policies/bundle"
-cat >"$TMP/toolgate-mcp.yaml" <<EOF
-apiVersion: toolgate.dev/v1alpha1
-kind: Config
-listen: 127.0.0.1:$TG_MCP_PORT
-admin_listen: 127.0.0.1:$TG_MCP_ADMIN
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-policies: $TMP/mcp/policies/bundle
-audit:
-  sink: file
-  path: $TMP/mcp/audit/audit.jsonl
-EOF
+toolgate_config $TG_MCP_PORT $TG_MCP_ADMIN $UP_PORT "$TMP/mcp/policies/bundle" "$TMP/mcp/audit/audit.jsonl" \
+  >"$TMP/toolgate-mcp.yaml"
 taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate-mcp.yaml" >/dev/null 2>"$TMP/toolgate-mcp.log" &
 TG_MCP_PID=$!
 PIDS+=($TG_MCP_PID)
@@ -203,20 +184,11 @@ grep -q 'rate_limit:100000/10s per actor' "$TMP/state/policies/bundle/routes.yam
 taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port $REDIS_PORT --save "" \
   --appendonly no --dir "$TMP/state/redis" --logfile "$TMP/state/redis/redis.log" &
 PIDS+=($!)
-cat >"$TMP/toolgate-state.yaml" <<EOF
-apiVersion: toolgate.dev/v1alpha1
-kind: Config
-listen: 127.0.0.1:$TG_STATE_PORT
-admin_listen: 127.0.0.1:$TG_STATE_ADMIN
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-policies: $TMP/state/policies/bundle
-audit:
-  sink: file
-  path: $TMP/state/audit/audit.jsonl
-state:
-  url: redis://127.0.0.1:$REDIS_PORT/0
-EOF
+{
+  toolgate_config $TG_STATE_PORT $TG_STATE_ADMIN $UP_PORT "$TMP/state/policies/bundle" \
+    "$TMP/state/audit/audit.jsonl"
+  printf 'state:\n  url: redis://127.0.0.1:%s/0\n' $REDIS_PORT
+} >"$TMP/toolgate-state.yaml"
 wait_port $REDIS_PORT
 taskset -c "$SERVER_CPU" "$BIN/toolgate" serve --config "$TMP/toolgate-state.yaml" >/dev/null 2>"$TMP/toolgate-state.log" &
 PIDS+=($!)
