@@ -9,6 +9,7 @@
 //! everything else and reports every error it finds, each as `file:line:column: field: message`.
 
 mod compile;
+pub(crate) use compile::DEFAULT_MAX_TTL_SECS;
 mod raw;
 mod runner;
 

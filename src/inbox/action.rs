@@ -13,8 +13,6 @@ use jiff::SignedDuration;
 
 /// The shortest approval the inbox signs.
 pub const MIN_TTL: i64 = 60;
-/// Used when a review does not say its bundle's `max_ttl`: the bundle's own default.
-const DEFAULT_MAX_TTL: i64 = 3600;
 /// The longest rejection reason kept.
 pub const MAX_REASON: usize = 500;
 
@@ -111,7 +109,8 @@ pub fn may_decide(review: &Review, reviewer: &Reviewer) -> Result<(), ActionErro
 pub fn max_ttl(review: &Review) -> i64 {
     match review.record.approval.max_ttl_seconds {
         n if n > 0 => n,
-        _ => DEFAULT_MAX_TTL,
+        // A review that does not say its bundle's `max_ttl`: the bundle's own default.
+        _ => crate::bundle::DEFAULT_MAX_TTL_SECS,
     }
 }
 

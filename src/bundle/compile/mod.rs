@@ -38,6 +38,7 @@ mod routes;
 mod rules;
 mod settings;
 mod trust;
+pub(crate) use trust::DEFAULT_MAX_TTL_SECS;
 
 use action::{action_parts, merge_context, unique_name, ActionSpec, Names};
 use cases::compile_tests;

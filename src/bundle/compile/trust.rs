@@ -17,7 +17,7 @@ use jsonwebtoken::Algorithm;
 /// Default `identity.jwt.leeway`.
 const DEFAULT_LEEWAY_SECS: i64 = 30;
 /// Default `approval.max_ttl`.
-const DEFAULT_MAX_TTL_SECS: i64 = 3600;
+pub(crate) const DEFAULT_MAX_TTL_SECS: i64 = 3600;
 
 /// Identity headers a verified source replaces: never forwarded, whatever the routes map.
 const IDENTITY_HEADERS: [&str; 2] = ["x-actor", "x-actor-role"];
