@@ -23,16 +23,8 @@ pub struct BundleMeta {
     pub dir: PathBuf,
     pub loaded_at: Timestamp,
     /// `policy_version` as the `x-toolgate-policy-version` tag, built once per bundle:
-    /// every request and response carries it (see [`BundleMeta::tag_value`]).
+    /// every request and response carries it (see [`crate::headers::tag_value`]).
     pub policy_version_header: HeaderValue,
-}
-
-impl BundleMeta {
-    /// The tag value for a policy version. The loader's versions are header-safe; an
-    /// unexpected byte still must not panic a request path, so it tags `invalid`.
-    pub fn tag_value(policy_version: &str) -> HeaderValue {
-        HeaderValue::from_str(policy_version).unwrap_or(HeaderValue::from_static("invalid"))
-    }
 }
 
 /// Whether a route's verdicts are enforced, or only recorded (the request is forwarded).

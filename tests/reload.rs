@@ -44,7 +44,7 @@ fn fake_snapshot(dir: &Path, v: u32, digest: String) -> Snapshot {
         meta: BundleMeta {
             name: "fake".into(),
             version: v.to_string().into(),
-            policy_version_header: BundleMeta::tag_value(&policy_version),
+            policy_version_header: toolgate::headers::tag_value(&policy_version),
             policy_version: policy_version.clone(),
             digest: digest.into(),
             dir: dir.to_path_buf(),

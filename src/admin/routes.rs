@@ -144,11 +144,8 @@ async fn check(admin: &Admin, req: Request<Incoming>) -> Reply {
     let mut r = json_reply(StatusCode::OK, &decision);
     headers::tag(
         r.headers_mut(),
-        &Tags::new(
-            &request_id,
-            decision.verdict.as_str(),
-            &snapshot.meta.policy_version_header,
-        ),
+        &Tags::new(&request_id, &snapshot.meta.policy_version_header),
+        decision.verdict.as_str(),
     );
     r
 }

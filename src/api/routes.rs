@@ -106,11 +106,8 @@ pub(super) async fn route(api: &DecisionApi, req: Request<Incoming>) -> Reply {
     };
     headers::tag(
         r.headers_mut(),
-        &Tags::new(
-            &request_id,
-            decision.verdict.as_str(),
-            &snapshot.meta.policy_version_header,
-        ),
+        &Tags::new(&request_id, &snapshot.meta.policy_version_header),
+        decision.verdict.as_str(),
     );
     r
 }

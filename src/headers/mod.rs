@@ -229,38 +229,37 @@ pub fn connection_listed(
     Ok(listed)
 }
 
-/// What a forwarded request and every response are tagged with, as header values: built
-/// once per request (the policy version once per bundle), then cloned by reference count
-/// onto the forwarded request and the response.
+/// The request's identity every forwarded request and every response is tagged with (the
+/// verdict is the third tag), as header values: built once per request (the policy version
+/// once per bundle), then cloned by reference count onto both legs.
 #[derive(Clone, Debug)]
 pub struct Tags {
     pub request_id: HeaderValue,
-    pub verdict: &'static str,
     /// `BundleMeta::policy_version_header`.
     pub policy_version: HeaderValue,
 }
 
 impl Tags {
-    /// Tags for a request id and policy version given as text.
-    pub fn new(request_id: &str, verdict: &'static str, policy_version: &HeaderValue) -> Tags {
+    /// Tags for a request id given as text and a bundle's policy version value.
+    pub fn new(request_id: &str, policy_version: &HeaderValue) -> Tags {
         Tags {
-            request_id: id_value(request_id),
-            verdict,
+            request_id: tag_value(request_id),
             policy_version: policy_version.clone(),
         }
     }
 }
 
-/// A request id as a header value. Ids are validated or minted by us; an unexpected byte
-/// still must not panic the request path.
-pub fn id_value(request_id: &str) -> HeaderValue {
-    HeaderValue::from_str(request_id).unwrap_or(HeaderValue::from_static("invalid"))
+/// A tag's text (a request id, a policy version) as a header value. Ids are validated or
+/// minted by us and versions come from the bundle loader; an unexpected byte still must not
+/// panic the request path.
+pub fn tag_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("invalid"))
 }
 
 /// Sets the three tags, replacing any existing copies.
-pub fn tag(headers: &mut HeaderMap, tags: &Tags) {
+pub fn tag(headers: &mut HeaderMap, tags: &Tags, verdict: &'static str) {
     headers.insert(X_REQUEST_ID, tags.request_id.clone());
-    headers.insert(X_TOOLGATE_VERDICT, HeaderValue::from_static(tags.verdict));
+    headers.insert(X_TOOLGATE_VERDICT, HeaderValue::from_static(verdict));
     headers.insert(X_TOOLGATE_POLICY_VERSION, tags.policy_version.clone());
 }
 
@@ -305,6 +304,7 @@ pub fn for_upstream(
     authority: Option<&http::uri::Authority>,
     peer: &Peer,
     tags: &Tags,
+    verdict: &'static str,
 ) {
     // One look at each header decides what goes. Almost every request loses nothing, and a
     // hashed `remove` per candidate name would cost more than the whole pass.
@@ -325,7 +325,7 @@ pub fn for_upstream(
     headers.insert(X_FORWARDED_FOR, peer.forwarded_for.clone());
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     headers.insert(header::FORWARDED, peer.forwarded.clone());
-    tag(headers, tags);
+    tag(headers, tags, verdict);
 }
 
 /// Removes hop-by-hop fields (and those its `Connection` lists) from an upstream response.

@@ -82,13 +82,14 @@ fn upstream_headers_are_toolgates_own() {
         ("expect", "100-continue"),
     ]);
     let peer = Peer::new("[::1]:5000".parse().unwrap(), true);
-    let tags = Tags::new("r1", "ALLOW", &HeaderValue::from_static("tools@1"));
+    let tags = Tags::new("r1", &HeaderValue::from_static("tools@1"));
     for_upstream(
         &mut h,
         &[HeaderName::from_static("x-debug")],
         None,
         &peer,
         &tags,
+        "ALLOW",
     );
     let mut got: Vec<(String, String)> = h
         .iter()
@@ -117,9 +118,9 @@ fn upstream_headers_are_toolgates_own() {
 fn host_comes_from_the_authority_when_absent() {
     let mut h = HeaderMap::new();
     let peer = Peer::new("10.1.2.3:1".parse().unwrap(), false);
-    let tags = Tags::new("r", "ALLOW", &HeaderValue::from_static("v"));
+    let tags = Tags::new("r", &HeaderValue::from_static("v"));
     let auth: http::uri::Authority = "tools.local:8000".parse().unwrap();
-    for_upstream(&mut h, &[], Some(&auth), &peer, &tags);
+    for_upstream(&mut h, &[], Some(&auth), &peer, &tags, "ALLOW");
     assert_eq!(h[header::HOST], "tools.local:8000");
     assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
 }

@@ -103,11 +103,7 @@ where
     // The one snapshot load: every stage of this request sees the same bundle version.
     let snapshot = gate.snapshot.load_full();
     // The tag values, built once: the forwarded request and the response share them.
-    let id_tags = Tags::new(
-        &request_id,
-        Verdict::Deny.as_str(),
-        &snapshot.meta.policy_version_header,
-    );
+    let tags = Tags::new(&request_id, &snapshot.meta.policy_version_header);
     let now = (gate.clock)();
     let method = req.method().clone();
     // Shares the request's bytes (no copy): for the record and the debug log.
@@ -128,7 +124,7 @@ where
         gate,
         &snapshot,
         peer,
-        (&request_id, &id_tags),
+        (&request_id, &tags),
         now,
         &mut trail,
         req,
@@ -167,13 +163,7 @@ where
             (resp, r.verdict)
         }
     };
-    headers::tag(
-        resp.headers_mut(),
-        &Tags {
-            verdict: verdict.as_str(),
-            ..id_tags
-        },
-    );
+    headers::tag(resp.headers_mut(), &tags, verdict.as_str());
     // The audit trail is the record of every request; this line is for debugging.
     tracing::debug!(
         request_id,
@@ -195,7 +185,7 @@ async fn run<B>(
     gate: &Gate,
     snapshot: &Snapshot,
     peer: Peer,
-    (request_id, id_tags): (&str, &Tags),
+    (request_id, tags): (&str, &Tags),
     now: Timestamp,
     trail: &mut Trail,
     req: Request<B>,
@@ -292,16 +282,13 @@ where
     parts.uri = upstream_uri;
     parts.version = Version::HTTP_11;
     parts.extensions.clear();
-    let tags = Tags {
-        verdict: verdict.as_str(),
-        ..id_tags.clone()
-    };
     headers::for_upstream(
         &mut parts.headers,
         &listed,
         client_authority.as_ref(),
         &peer,
-        &tags,
+        tags,
+        verdict.as_str(),
     );
     if body.unknown_length() {
         // hyper's client drops a GET's or HEAD's body of unknown length unless told.

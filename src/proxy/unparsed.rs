@@ -57,11 +57,8 @@ pub fn refuse_unparsed(gate: &Gate, why: Framing, head: RefusedHead) -> Response
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     headers::tag(
         h,
-        &Tags::new(
-            &request_id,
-            r.verdict.as_str(),
-            &snapshot.meta.policy_version_header,
-        ),
+        &Tags::new(&request_id, &snapshot.meta.policy_version_header),
+        r.verdict.as_str(),
     );
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, trail.follow(body))

@@ -119,7 +119,7 @@ pub fn snapshot() -> Snapshot {
             name: "fixture".into(),
             version: "1".into(),
             policy_version: POLICY_VERSION.into(),
-            policy_version_header: BundleMeta::tag_value(POLICY_VERSION),
+            policy_version_header: toolgate::headers::tag_value(POLICY_VERSION),
             digest: "sha256:fixture".into(),
             dir: ".".into(),
             loaded_at: "2026-03-16T10:00:00Z".parse().unwrap(),

@@ -215,7 +215,7 @@ pub(in crate::bundle) fn compile(
     let version: Arc<str> = base.version.into();
     let snapshot = Snapshot {
         meta: BundleMeta {
-            policy_version_header: BundleMeta::tag_value(&policy.policy_version),
+            policy_version_header: crate::headers::tag_value(&policy.policy_version),
             policy_version: policy.policy_version.clone(),
             digest: policy.digest.clone(),
             name,
